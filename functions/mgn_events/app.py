@@ -1,0 +1,40 @@
+"""MGN events and CloudTrail API calls on MGN: advance each server the event names, once per event."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from mgn_pipeline.adapters.mgn import MgnGateway
+from mgn_pipeline.domain.events import parse_mgn_event
+from mgn_pipeline.logic.composition import build_pipeline
+from mgn_pipeline.logic.idempotency import once_per_event
+from mgn_pipeline.logic.mgn_events import handle_mgn_event
+from mgn_pipeline.observability import logger, metrics, trace_handler
+
+_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
+mgn = boto3.client("mgn", config=_AWS_CONFIG)
+dynamodb = boto3.client("dynamodb", config=_AWS_CONFIG)
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+@trace_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> list[dict[str, Any]]:
+    from mgn_pipeline.settings import MgnEventSettings, load_settings  # pydantic: see settings.py
+
+    settings = load_settings(MgnEventSettings)
+    # A malformed event raises InvalidEventError here: never acted on, it ends in the DLQ.
+    mgn_event = parse_mgn_event(event)
+    pipeline = build_pipeline(mgn, dynamodb, settings.servers_table)
+    return once_per_event(
+        event,
+        lambda: [asdict(advance) for advance in handle_mgn_event(mgn_event, MgnGateway(mgn), pipeline)],
+        table_name=settings.idempotency_table,
+        dynamodb_client=dynamodb,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        lambda_context=context,
+    )

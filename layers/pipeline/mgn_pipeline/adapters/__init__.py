@@ -1,0 +1,1 @@
+"""Small wrappers around injected boto3 clients that speak the pipeline's types and errors."""

@@ -1,0 +1,92 @@
+"""The pipeline's record of each server: which step it is at and since when (DynamoDB).
+
+MGN stays the source of truth for server state; this table holds what MGN does not: the
+pipeline's step, when it started, and what last moved it. Status views read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mgn_pipeline.domain.server import SourceServer
+from mgn_pipeline.domain.steps import PipelineStep
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRecord:
+    server_id: str
+    step: PipelineStep
+    step_since: str
+    lifecycle: str
+    replication: str
+    last_trigger: str
+    version: int
+
+
+class ServerRegistry:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get(self, server_id: str) -> ServerRecord | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"serverId": {"S": server_id}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        return ServerRecord(
+            server_id=item["serverId"]["S"],
+            step=PipelineStep(item["step"]["S"]),
+            step_since=item["stepSince"]["S"],
+            lifecycle=item["lifecycle"]["S"],
+            replication=item["replication"]["S"],
+            last_trigger=item["lastTrigger"]["S"],
+            version=int(item["version"]["N"]),
+        )
+
+    def record(self, server: SourceServer, step: PipelineStep, trigger: str, now: datetime) -> bool:
+        """Store what we observed; write only when something changed. Returns whether it wrote.
+
+        The write is conditional on the version read, so two invocations racing on one server
+        cannot lose a step change; the loser reports no write and the next trigger catches up.
+        """
+        current = self.get(server.server_id)
+        unchanged = current is not None and (
+            current.step is step
+            and current.lifecycle == server.lifecycle.value
+            and current.replication == server.replication.value
+        )
+        if unchanged:
+            return False
+        timestamp = now.isoformat()
+        step_since = current.step_since if current is not None and current.step is step else timestamp
+        item = {
+            "serverId": {"S": server.server_id},
+            "hostname": {"S": server.hostname},
+            "step": {"S": step.value},
+            "stepSince": {"S": step_since},
+            "lifecycle": {"S": server.lifecycle.value},
+            "replication": {"S": server.replication.value},
+            "lastTrigger": {"S": trigger},
+            "updatedAt": {"S": timestamp},
+            "version": {"N": str(0 if current is None else current.version + 1)},
+        }
+        condition: dict[str, Any]
+        if current is None:
+            condition = {"ConditionExpression": "attribute_not_exists(serverId)"}
+        else:
+            condition = {
+                "ConditionExpression": "version = :read",
+                "ExpressionAttributeValues": {":read": {"N": str(current.version)}},
+            }
+        try:
+            self._client.put_item(TableName=self._table, Item=item, **condition)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

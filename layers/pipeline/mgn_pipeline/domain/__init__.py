@@ -1,0 +1,1 @@
+"""Pure types and rules: no AWS calls, no I/O."""

@@ -1,0 +1,1 @@
+"""Use cases the handlers call: each takes its adapters as arguments."""

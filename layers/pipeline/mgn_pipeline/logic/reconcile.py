@@ -1,0 +1,65 @@
+"""The scheduled reconciler: the safety net for MGN events, which are delivered best effort.
+
+It reads every non-archived source server and advances each one, exactly as an event would
+have. A failure on one server does not stop the others; the run then fails as a whole, so the
+scheduler's retry and the DLQ alarm make it visible.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from mgn_pipeline.adapters.mgn import MgnGateway
+from mgn_pipeline.errors import PipelineError, ReconcileIncompleteError
+from mgn_pipeline.logic.pipeline import Pipeline
+from mgn_pipeline.observability import logger, metrics
+
+RECONCILER_TRIGGER = "reconciler"
+
+
+@dataclass
+class ReconcileReport:
+    servers_seen: int = 0
+    records_written: int = 0
+    steps: Counter[str] = field(default_factory=Counter)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "serversSeen": self.servers_seen,
+            "recordsWritten": self.records_written,
+            "steps": dict(sorted(self.steps.items())),
+            "failures": dict(self.failures),
+        }
+
+
+def reconcile(gateway: MgnGateway, pipeline: Pipeline, page_size: int = 200) -> ReconcileReport:
+    report = ReconcileReport()
+    for server in gateway.iter_active_servers(page_size=page_size):
+        report.servers_seen += 1
+        try:
+            advance = pipeline.advance(server, RECONCILER_TRIGGER)
+        except PipelineError as exc:
+            report.failures[server.server_id] = f"{type(exc).__name__}: {exc}"
+            logger.error(
+                "could not advance server; the next reconcile tries again",
+                extra={"server_id": server.server_id, "error": str(exc), "error_type": type(exc).__name__},
+            )
+            continue
+        report.steps[advance.step.value] += 1
+        report.records_written += int(advance.recorded)
+
+    metrics.add_metric(name="ServersReconciled", unit=MetricUnit.Count, value=report.servers_seen)
+    metrics.add_metric(name="ReconcileFailures", unit=MetricUnit.Count, value=len(report.failures))
+    for step, count in report.steps.items():
+        metrics.add_metric(name=f"ServersAt{step.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
+    logger.info("reconcile finished", extra=report.as_dict())
+    if report.failures:
+        raise ReconcileIncompleteError(
+            f"{len(report.failures)} of {report.servers_seen} servers could not be advanced: "
+            + "; ".join(f"{sid}: {why}" for sid, why in sorted(report.failures.items()))
+        )
+    return report

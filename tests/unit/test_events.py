@@ -1,0 +1,98 @@
+"""Reading MGN events: documented ones parsed, unknown ones tolerated, malformed ones refused."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from mgn_pipeline.domain.events import parse_mgn_event
+from mgn_pipeline.errors import InvalidEventError
+from tests.conftest import load_event
+
+SERVER = "s-1234567890abcdef0"
+
+
+def test_launch_result_names_server_state_and_job() -> None:
+    event = parse_mgn_event(load_event("mgn-launch-result-test-succeeded.json"))
+    assert event.server_ids == (SERVER,)
+    assert event.state == "TEST_LAUNCH_SUCCEEDED"
+    assert event.job_id == "mgnjob-04ca7d0d3fb6afa3e"
+    assert event.is_known and not event.is_api_call
+    assert event.trigger == "event:MGN Source Server Launch Result:TEST_LAUNCH_SUCCEEDED"
+
+
+def test_cloudtrail_call_names_server_and_actor() -> None:
+    event = parse_mgn_event(load_event("cloudtrail-update-replication-configuration.json"))
+    assert event.api_call == "UpdateReplicationConfiguration"
+    assert event.server_ids == (SERVER,)
+    assert event.actor == "arn:aws:sts::111122223333:assumed-role/MigrationOperator/jdoe"
+
+
+def test_cloudtrail_list_of_servers_deduplicated() -> None:
+    raw = load_event("cloudtrail-start-test.json")
+    raw["detail"]["requestParameters"]["sourceServerIDs"] = [SERVER, SERVER, "s-00000000000000001"]
+    assert parse_mgn_event(raw).server_ids == (SERVER, "s-00000000000000001")
+
+
+def test_template_change_names_no_server() -> None:
+    event = parse_mgn_event(load_event("cloudtrail-update-replication-configuration-template.json"))
+    assert event.server_ids == ()
+    assert event.api_call == "UpdateReplicationConfigurationTemplate"
+
+
+def test_undocumented_detail_type_is_tolerated_but_not_known() -> None:
+    event = parse_mgn_event(load_event("mgn-undocumented-detail-type.json"))
+    assert not event.is_known
+    assert event.server_ids == (SERVER,)
+
+
+def test_unknown_detail_fields_are_ignored() -> None:
+    raw = load_event("mgn-lifecycle-ready-for-test.json")
+    raw["detail"]["somethingNew"] = {"deep": [1, 2]}
+    raw["brandNewEnvelopeField"] = "x"
+    assert parse_mgn_event(raw).state == "READY_FOR_TEST"
+
+
+def _broken(mutate: str) -> dict[str, object]:
+    raw = copy.deepcopy(load_event("mgn-launch-result-test-succeeded.json"))
+    if mutate == "not-an-object":
+        return ["nope"]  # type: ignore[return-value]
+    if mutate == "no-id":
+        del raw["id"]
+    elif mutate == "wrong-source":
+        raw["source"] = "aws.ec2"
+    elif mutate == "detail-not-object":
+        raw["detail"] = "TEST_LAUNCH_SUCCEEDED"
+    elif mutate == "resources-not-list":
+        raw["resources"] = raw["resources"][0]
+    elif mutate == "bad-job-id":
+        raw["detail"]["job-id"] = "job-1"
+    return raw
+
+
+@pytest.mark.parametrize(
+    "mutate", ["not-an-object", "no-id", "wrong-source", "detail-not-object", "resources-not-list", "bad-job-id"]
+)
+def test_malformed_envelope_is_refused_with_the_reason(mutate: str) -> None:
+    with pytest.raises(InvalidEventError):
+        parse_mgn_event(_broken(mutate))
+
+
+def test_resource_that_is_not_a_source_server_is_refused() -> None:
+    with pytest.raises(InvalidEventError, match="not an MGN source-server ARN"):
+        parse_mgn_event(load_event("malformed-resource-not-a-server.json"))
+
+
+def test_cloudtrail_with_a_forged_server_id_is_refused() -> None:
+    raw = load_event("cloudtrail-update-replication-configuration.json")
+    raw["detail"]["requestParameters"]["sourceServerID"] = "s-../../etc"
+    with pytest.raises(InvalidEventError, match="not an MGN source server id"):
+        parse_mgn_event(raw)
+
+
+def test_cloudtrail_from_another_service_is_refused() -> None:
+    raw = load_event("cloudtrail-start-test.json")
+    raw["detail"]["eventSource"] = "ec2.amazonaws.com"
+    with pytest.raises(InvalidEventError):
+        parse_mgn_event(raw)
