@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,11 @@ LAMBDA_ENV = {
     "SERVERS_TABLE_NAME": "servers",
     "IDEMPOTENCY_TABLE_NAME": "idempotency",
 }
+
+
+# Lambda sets these before the handler module is imported; Powertools reads them at import.
+for _key in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_TRACE_DISABLED"):
+    os.environ.setdefault(_key, LAMBDA_ENV[_key])
 
 
 @pytest.fixture(autouse=True)
