@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
+from mgn_pipeline.adapters.clients import AwsClients
 from mgn_pipeline.adapters.mgn import MgnGateway
 from mgn_pipeline.domain.events import parse_mgn_event
 from mgn_pipeline.logic.composition import build_pipeline
@@ -15,9 +13,8 @@ from mgn_pipeline.logic.idempotency import once_per_event
 from mgn_pipeline.logic.mgn_events import handle_mgn_event
 from mgn_pipeline.observability import logger, metrics, trace_handler
 
-_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
-mgn = boto3.client("mgn", config=_AWS_CONFIG)
-dynamodb = boto3.client("dynamodb", config=_AWS_CONFIG)
+clients = AwsClients()
+mgn, dynamodb = clients.mgn, clients.dynamodb  # used by every event: created during init
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -29,7 +26,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> list[dict[str, Any]]:
     settings = load_settings(MgnEventSettings)
     # A malformed event raises InvalidEventError here: never acted on, it ends in the DLQ.
     mgn_event = parse_mgn_event(event)
-    pipeline = build_pipeline(mgn, dynamodb, settings.servers_table)
+    pipeline = build_pipeline(clients, settings)
     return once_per_event(
         event,
         lambda: [asdict(advance) for advance in handle_mgn_event(mgn_event, MgnGateway(mgn), pipeline)],

@@ -1,21 +1,18 @@
-"""Scheduled reconciler: reads every non-archived MGN source server and advances it."""
+"""Scheduled reconciler: keeps the replication templates private, then reads and advances every server."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
+from mgn_pipeline.adapters.clients import AwsClients
 from mgn_pipeline.adapters.mgn import MgnGateway
+from mgn_pipeline.domain.trigger import DEPLOYMENT, RECONCILER
 from mgn_pipeline.logic.composition import build_pipeline
 from mgn_pipeline.logic.reconcile import reconcile
 from mgn_pipeline.observability import logger, metrics, trace_handler
 
-# Standard retry mode backs off on throttling and 5xx; created once per container.
-_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
-mgn = boto3.client("mgn", config=_AWS_CONFIG)
-dynamodb = boto3.client("dynamodb", config=_AWS_CONFIG)
+clients = AwsClients()
+mgn, dynamodb = clients.mgn, clients.dynamodb  # used by every run: created during init
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -25,5 +22,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, object]:
     from mgn_pipeline.settings import ReconcilerSettings, load_settings  # pydantic: see settings.py
 
     settings = load_settings(ReconcilerSettings)
-    pipeline = build_pipeline(mgn, dynamodb, settings.servers_table)
-    return reconcile(MgnGateway(mgn), pipeline, page_size=settings.page_size).as_dict()
+    # The stack's own deployment also runs a reconcile, so templates are private before any agent.
+    trigger = DEPLOYMENT if event.get("source") == "aws.cloudformation" else RECONCILER
+    report = reconcile(MgnGateway(mgn), build_pipeline(clients, settings), settings.page_size, trigger)
+    return report.as_dict()

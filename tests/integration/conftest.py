@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,25 @@ class Account:
     mgn: MgnEmulator
     dynamodb: Any
     mgn_client: Any
+    ec2: Any
+    staging_subnet_id: str
+    launch_subnet_id: str
+    replication_security_group_id: str
+    notifications: Any  # an SQS queue subscribed to the topic: what a person would read
+
+    def notices(self) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs")
+        messages = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.notifications, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return messages
+            messages.extend(json.loads(m["Body"]) for m in batch)
+            for m in batch:
+                sqs.delete_message(QueueUrl=self.notifications, ReceiptHandle=m["ReceiptHandle"])
+
+    def mgn_writes(self) -> list[str]:
+        return [name for name, _ in self.mgn.calls if not name.startswith(("Describe", "Get", "List"))]
 
     def load_handler(self, function_dir: str) -> ModuleType:
         """Import a function's handler fresh, as a new Lambda container would (clients made now)."""
@@ -48,15 +68,44 @@ def _create_tables(dynamodb: Any) -> None:
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    dynamodb.create_table(
+        TableName="audit",
+        AttributeDefinitions=[
+            {"AttributeName": "subject", "AttributeType": "S"},
+            {"AttributeName": "recordId", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "subject", "KeyType": "HASH"},
+            {"AttributeName": "recordId", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 @pytest.fixture
-def account() -> Iterator[Account]:
+def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
     with mock_aws():
         ec2 = boto3.client("ec2")
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         staging = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
         launch = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+        replication_sg = ec2.create_security_group(
+            GroupName="replication", Description="MGN replication servers", VpcId=vpc
+        )["GroupId"]
+        sns = boto3.client("sns")
+        sqs = boto3.client("sqs")
+        topic = sns.create_topic(Name="notifications")["TopicArn"]
+        inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "false"})
+        for key, value in {
+            "AUDIT_TABLE_NAME": "audit",
+            "NOTIFICATION_TOPIC_ARN": topic,
+            "STAGING_SUBNET_ID": staging,
+            "REPLICATION_SECURITY_GROUP_IDS": replication_sg,
+            "ALLOWED_LAUNCH_SUBNET_IDS": launch,
+        }.items():
+            monkeypatch.setenv(key, value)
         clock = SimClock()
         emulator = MgnEmulator(
             clock,
@@ -67,4 +116,14 @@ def account() -> Iterator[Account]:
         with emulator.installed():
             dynamodb = boto3.client("dynamodb")
             _create_tables(dynamodb)
-            yield Account(clock=clock, mgn=emulator, dynamodb=dynamodb, mgn_client=boto3.client("mgn"))
+            yield Account(
+                clock=clock,
+                mgn=emulator,
+                dynamodb=dynamodb,
+                mgn_client=boto3.client("mgn"),
+                ec2=ec2,
+                staging_subnet_id=staging,
+                launch_subnet_id=launch,
+                replication_security_group_id=replication_sg,
+                notifications=inbox,
+            )

@@ -1,28 +1,70 @@
-"""Settings come from the environment at invocation; a missing one names itself."""
+"""Settings come from the environment at invocation; a missing or malformed one names itself."""
 
 from __future__ import annotations
 
 import pytest
 
+from mgn_pipeline.domain.launch_policy import LaunchViolationMode
 from mgn_pipeline.errors import SettingsError
 from mgn_pipeline.settings import MgnEventSettings, ReconcilerSettings, load_settings
 
+BASE = {
+    "SERVERS_TABLE_NAME": "srv",
+    "AUDIT_TABLE_NAME": "audit",
+    "IDEMPOTENCY_TABLE_NAME": "idem",
+    "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:mgn-pipeline",
+    "STAGING_SUBNET_ID": "subnet-0123456789abcdef0",
+    "REPLICATION_SECURITY_GROUP_IDS": "sg-0123456789abcdef0, sg-0fedcba9876543210",
+}
+
 
 def test_settings_read_from_environment() -> None:
-    settings = load_settings(MgnEventSettings, {"SERVERS_TABLE_NAME": "srv", "IDEMPOTENCY_TABLE_NAME": "idem"})
+    settings = load_settings(MgnEventSettings, BASE)
     assert settings.servers_table == "srv"
     assert settings.idempotency_ttl_seconds == 172_800
+    policy = settings.replication_policy()
+    assert policy.security_group_ids == {"sg-0123456789abcdef0", "sg-0fedcba9876543210"}
+    assert policy.data_plane_routing == "PRIVATE_IP"
+    assert policy.create_public_ip is False
+    assert settings.launch_policy().mode is LaunchViolationMode.REPAIR
 
 
-def test_missing_setting_names_the_variable() -> None:
-    with pytest.raises(SettingsError, match="IDEMPOTENCY_TABLE_NAME"):
-        load_settings(MgnEventSettings, {"SERVERS_TABLE_NAME": "srv"})
+def test_optional_policy_settings() -> None:
+    settings = load_settings(
+        ReconcilerSettings,
+        {
+            **BASE,
+            "EBS_KMS_KEY_ARN": "arn:aws:kms:us-east-1:111122223333:key/abc",
+            "STAGING_AREA_TAGS": '{"CostCenter": "migration"}',
+            "SCOPE_TAG_KEY": "",
+            "LAUNCH_VIOLATION_MODE": "block",
+            "ALLOWED_LAUNCH_SUBNET_IDS": "subnet-0aaaaaaaaaaaaaaaa,subnet-0bbbbbbbbbbbbbbbb",
+        },
+    )
+    assert settings.replication_policy().desired_fields()["ebsEncryption"] == "CUSTOM"
+    assert settings.staging_tags == {"CostCenter": "migration"}
+    assert settings.scope_tag_key is None
+    assert settings.launch_policy().mode is LaunchViolationMode.BLOCK
+    assert len(settings.allowed_launch_subnet_ids) == 2
 
 
-def test_out_of_range_setting_is_refused() -> None:
-    with pytest.raises(SettingsError, match="RECONCILER_PAGE_SIZE"):
-        load_settings(ReconcilerSettings, {"SERVERS_TABLE_NAME": "srv", "RECONCILER_PAGE_SIZE": "500"})
+@pytest.mark.parametrize("missing", ["IDEMPOTENCY_TABLE_NAME", "STAGING_SUBNET_ID", "NOTIFICATION_TOPIC_ARN"])
+def test_missing_setting_names_the_variable(missing: str) -> None:
+    env = {k: v for k, v in BASE.items() if k != missing}
+    with pytest.raises(SettingsError, match=missing):
+        load_settings(MgnEventSettings, env)
 
 
-def test_defaults_to_process_environment() -> None:
-    assert load_settings(ReconcilerSettings).servers_table == "servers"
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RECONCILER_PAGE_SIZE", "500"),
+        ("STAGING_SUBNET_ID", "not-a-subnet"),
+        ("NOTIFICATION_TOPIC_ARN", "arn:aws:sqs:us-east-1:111122223333:q"),
+        ("LAUNCH_VIOLATION_MODE", "ignore"),
+        ("REPLICATION_SECURITY_GROUP_IDS", " , "),
+    ],
+)
+def test_malformed_setting_is_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings(ReconcilerSettings, {**BASE, name: value})

@@ -41,6 +41,40 @@ class MgnGateway:
             raise UnknownServerError(f"MGN has no source server {server_id} in this account and Region")
         return SourceServer.from_api(items[0])
 
+    def get_replication_configuration(self, server_id: str) -> dict[str, Any]:
+        with translate_errors("GetReplicationConfiguration"):
+            response: dict[str, Any] = self._client.get_replication_configuration(sourceServerID=server_id)
+        return response
+
+    def update_replication_configuration(self, server_id: str, fields: dict[str, Any]) -> None:
+        with translate_errors("UpdateReplicationConfiguration"):
+            self._client.update_replication_configuration(sourceServerID=server_id, **fields)
+
+    def replication_templates(self) -> list[dict[str, Any]]:
+        templates: list[dict[str, Any]] = []
+        paginator = self._client.get_paginator("describe_replication_configuration_templates")
+        with translate_errors("DescribeReplicationConfigurationTemplates"):
+            for page in paginator.paginate():
+                templates.extend(page.get("items", []))
+        return templates
+
+    def update_replication_template(self, template_id: str, fields: dict[str, Any]) -> None:
+        with translate_errors("UpdateReplicationConfigurationTemplate"):
+            self._client.update_replication_configuration_template(
+                replicationConfigurationTemplateID=template_id, **fields
+            )
+
+    def create_replication_template(self, fields: dict[str, Any]) -> str:
+        with translate_errors("CreateReplicationConfigurationTemplate"):
+            response = self._client.create_replication_configuration_template(**fields)
+        return str(response["replicationConfigurationTemplateID"])
+
+    def launch_template_id(self, server_id: str) -> str | None:
+        with translate_errors("GetLaunchConfiguration"):
+            response = self._client.get_launch_configuration(sourceServerID=server_id)
+        template_id = response.get("ec2LaunchTemplateID")
+        return str(template_id) if template_id else None
+
 
 class translate_errors:  # noqa: N801 - used as a context manager, reads like a statement
     """Turn MGN's ClientErrors into the pipeline's named errors (Step Functions matches the names)."""

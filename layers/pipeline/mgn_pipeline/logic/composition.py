@@ -1,20 +1,41 @@
-"""Builds the pipeline from injected clients, so every entry point runs the same steps."""
+"""Builds the pipeline from injected clients and settings, so every entry point runs the same steps."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
+from mgn_pipeline.adapters.audit import AuditTrail
+from mgn_pipeline.adapters.clients import AwsClients
+from mgn_pipeline.adapters.launch_templates import LaunchTemplates
+from mgn_pipeline.adapters.mgn import MgnGateway
+from mgn_pipeline.adapters.notifier import Notifier
 from mgn_pipeline.adapters.server_registry import ServerRegistry
 from mgn_pipeline.domain.steps import PipelineStep
-from mgn_pipeline.logic.pipeline import Pipeline, StepAction
+from mgn_pipeline.logic.pipeline import Pipeline, StepAction, utc_now
+from mgn_pipeline.logic.replication_settings import Scope, SettingsEnforcer
+
+if TYPE_CHECKING:  # pydantic is loaded at invocation, not at import: see settings.py
+    from mgn_pipeline.settings import PipelineSettings
 
 
-def step_actions(mgn_client: Any) -> dict[PipelineStep, StepAction]:
-    """The automation enabled for each step. Capabilities register their action here as they land;
-    a step without one is recorded (so status shows where the server waits) and nothing else."""
-    del mgn_client  # used by the actions as they are added
-    return {}
-
-
-def build_pipeline(mgn_client: Any, dynamodb_client: Any, servers_table: str) -> Pipeline:
-    return Pipeline(ServerRegistry(dynamodb_client, servers_table), actions=step_actions(mgn_client))
+def build_pipeline(clients: AwsClients, settings: PipelineSettings) -> Pipeline:
+    gateway = MgnGateway(clients.mgn)
+    enforcer = SettingsEnforcer(
+        gateway=gateway,
+        launch_templates=lambda: LaunchTemplates(clients.ec2),
+        policy=settings.replication_policy(),
+        launch_policy=settings.launch_policy(),
+        scope=Scope(settings.scope_tag_key, settings.scope_tag_value),
+        audit=AuditTrail(clients.dynamodb, settings.audit_table),
+        notifier=lambda: Notifier(clients.sns, settings.notification_topic_arn),
+        now=utc_now,
+    )
+    # Capabilities register the action of their step here as they land; a step without one is
+    # recorded (so status shows where the server waits) and nothing else happens to the server.
+    actions: dict[PipelineStep, StepAction] = {}
+    return Pipeline(
+        ServerRegistry(clients.dynamodb, settings.servers_table),
+        actions=actions,
+        guards=[enforcer.enforce_server],
+        account_checks=[enforcer.enforce_templates],
+    )

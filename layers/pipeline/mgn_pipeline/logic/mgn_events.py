@@ -11,17 +11,26 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from mgn_pipeline.adapters.mgn import MgnGateway
 from mgn_pipeline.domain.events import MgnEvent
+from mgn_pipeline.domain.trigger import Trigger
 from mgn_pipeline.errors import UnknownServerError
 from mgn_pipeline.logic.pipeline import Advance, Pipeline
 from mgn_pipeline.observability import logger, metrics
 
 
+# API calls that change what new servers inherit: the templates are checked, not a server.
+TEMPLATE_CALLS = frozenset({"UpdateReplicationConfigurationTemplate", "CreateReplicationConfigurationTemplate"})
+
+
 def handle_mgn_event(event: MgnEvent, gateway: MgnGateway, pipeline: Pipeline) -> list[Advance]:
     logger.append_keys(event_id=event.event_id, trigger=event.trigger)
+    trigger = Trigger(event.trigger, actor=event.actor, event_id=event.event_id)
     if not event.is_known:
         # MGN adds detail-types without notice: record that we saw one, act on nothing.
         logger.warning("unknown MGN detail-type; not acted on", extra={"detail_type": event.detail_type})
         metrics.add_metric(name="UnknownEvents", unit=MetricUnit.Count, value=1)
+        return []
+    if event.api_call in TEMPLATE_CALLS:
+        pipeline.check_account(trigger)
         return []
     if not event.server_ids:
         logger.info("event names no source server; nothing to advance")
@@ -39,5 +48,5 @@ def handle_mgn_event(event: MgnEvent, gateway: MgnGateway, pipeline: Pipeline) -
             )
             metrics.add_metric(name="UnknownServerEvents", unit=MetricUnit.Count, value=1)
             continue
-        advances.append(pipeline.advance(server, event.trigger))
+        advances.append(pipeline.advance(server, trigger))
     return advances

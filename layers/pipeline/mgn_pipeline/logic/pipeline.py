@@ -1,4 +1,4 @@
-"""Advancing one server: decide its step from MGN's state, record it, run the step's action.
+"""Advancing one server: decide its step from MGN's state, record it, run the guards and the step's action.
 
 Every trigger (an MGN event, a CloudTrail call, the scheduled reconciler) comes through
 :meth:`Pipeline.advance`, so a lost event is only a delay: the reconciler makes the same
@@ -7,17 +7,22 @@ decision from the same state later.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mgn_pipeline.adapters.server_registry import ServerRegistry
 from mgn_pipeline.domain.server import SourceServer
 from mgn_pipeline.domain.steps import PipelineStep, next_step
+from mgn_pipeline.domain.trigger import Trigger
 from mgn_pipeline.observability import logger
 
 # An action does the work a step calls for and says what it did, in words for the log.
-StepAction = Callable[[SourceServer, str], str]
+StepAction = Callable[[SourceServer, Trigger], str]
+# An account check keeps something account-wide right (e.g. replication templates).
+AccountCheck = Callable[[Trigger], list[str]]
+
+_IDLE_STEPS = {PipelineStep.NONE, PipelineStep.DONE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,25 +33,42 @@ class Advance:
     outcome: str
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Pipeline:
     def __init__(
         self,
         registry: ServerRegistry,
         actions: Mapping[PipelineStep, StepAction] | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        guards: Sequence[StepAction] = (),
+        account_checks: Sequence[AccountCheck] = (),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
+        """``guards`` run for every server with work ahead, before its step's action: they keep
+        invariants (private replication settings) that must hold whatever the step."""
         self._registry = registry
         self._actions = dict(actions or {})
+        self._guards = tuple(guards)
+        self._account_checks = tuple(account_checks)
         self._now = now
 
-    def advance(self, server: SourceServer, trigger: str) -> Advance:
+    def check_account(self, trigger: Trigger) -> list[str]:
+        outcomes = [outcome for check in self._account_checks for outcome in check(trigger)]
+        logger.info("account checked", extra={"trigger": trigger.label, "outcomes": outcomes})
+        return outcomes
+
+    def advance(self, server: SourceServer, trigger: Trigger) -> Advance:
         step = next_step(server)
-        recorded = self._registry.record(server, step, trigger, self._now())
+        recorded = self._registry.record(server, step, trigger.label, self._now())
+        outcomes = [] if step in _IDLE_STEPS else [guard(server, trigger) for guard in self._guards]
         action = self._actions.get(step)
-        if action is None:
-            outcome = "nothing to do" if step in {PipelineStep.NONE, PipelineStep.DONE} else "no action enabled"
-        else:
-            outcome = action(server, trigger)
+        if action is not None:
+            outcomes.append(action(server, trigger))
+        elif step not in _IDLE_STEPS:
+            outcomes.append(f"no action enabled for {step.value}")
+        outcome = "; ".join(outcomes) or "nothing to do"
         logger.info(
             "server advanced",
             extra={
@@ -54,7 +76,7 @@ class Pipeline:
                 "lifecycle": server.lifecycle.value,
                 "replication": server.replication.value,
                 "step": step.value,
-                "trigger": trigger,
+                "trigger": trigger.label,
                 "recorded": recorded,
                 "outcome": outcome,
             },

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools.metrics import MetricUnit
 
 from mgn_pipeline.adapters.mgn import MgnGateway
+from mgn_pipeline.domain.trigger import RECONCILER, Trigger
 from mgn_pipeline.errors import PipelineError, ReconcileIncompleteError
 from mgn_pipeline.logic.pipeline import Pipeline
 from mgn_pipeline.observability import logger, metrics
 
-RECONCILER_TRIGGER = "reconciler"
-
 
 @dataclass
 class ReconcileReport:
+    account: list[str] = field(default_factory=list)
     servers_seen: int = 0
     records_written: int = 0
     steps: Counter[str] = field(default_factory=Counter)
@@ -29,6 +29,7 @@ class ReconcileReport:
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "account": list(self.account),
             "serversSeen": self.servers_seen,
             "recordsWritten": self.records_written,
             "steps": dict(sorted(self.steps.items())),
@@ -36,12 +37,16 @@ class ReconcileReport:
         }
 
 
-def reconcile(gateway: MgnGateway, pipeline: Pipeline, page_size: int = 200) -> ReconcileReport:
+def reconcile(
+    gateway: MgnGateway, pipeline: Pipeline, page_size: int = 200, trigger: Trigger = RECONCILER
+) -> ReconcileReport:
     report = ReconcileReport()
+    # Templates first: a server installed during this run then starts from private settings.
+    report.account = pipeline.check_account(trigger)
     for server in gateway.iter_active_servers(page_size=page_size):
         report.servers_seen += 1
         try:
-            advance = pipeline.advance(server, RECONCILER_TRIGGER)
+            advance = pipeline.advance(server, trigger)
         except PipelineError as exc:
             report.failures[server.server_id] = f"{type(exc).__name__}: {exc}"
             logger.error(

@@ -1,0 +1,35 @@
+"""The boto3 clients of one container, created once each.
+
+A handler touches the clients it needs on every invocation at import (init runs at full CPU and
+is paid once); clients only some paths need (EC2 for launch templates, SNS when there is news
+for a person) are created on first use, so a function woken by a rare event does not pay for them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Standard retry mode backs off on throttling, conflicts are not retried by the SDK.
+AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
+
+
+class AwsClients:
+    @cached_property
+    def mgn(self) -> Any:
+        return boto3.client("mgn", config=AWS_CONFIG)
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return boto3.client("dynamodb", config=AWS_CONFIG)
+
+    @cached_property
+    def ec2(self) -> Any:
+        return boto3.client("ec2", config=AWS_CONFIG)
+
+    @cached_property
+    def sns(self) -> Any:
+        return boto3.client("sns", config=AWS_CONFIG)

@@ -1,0 +1,21 @@
+"""What set the pipeline in motion for a server: an event, an API call someone made, or the reconciler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    # Short cause for logs and records, e.g. "reconciler" or "cloudtrail:UpdateReplicationConfiguration".
+    label: str
+    # Who made the API call that triggered us, when CloudTrail says so.
+    actor: str | None = None
+    event_id: str | None = None
+
+    def __str__(self) -> str:
+        return self.label
+
+
+RECONCILER = Trigger("reconciler")
+DEPLOYMENT = Trigger("deployment")

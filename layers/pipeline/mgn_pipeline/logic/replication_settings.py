@@ -1,0 +1,213 @@
+"""Keeping every in-scope server, and the replication templates, on private replication settings.
+
+Field-by-field: read, compare with the policy, write only what differs. An already compliant
+account gets reads and no writes; a duplicated or replayed event finds nothing to do. Each
+repair is appended to the audit trail, counted, and told to a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
+from mgn_pipeline.adapters.launch_templates import LaunchTemplates
+from mgn_pipeline.adapters.mgn import MgnGateway
+from mgn_pipeline.adapters.notifier import Notifier
+from mgn_pipeline.domain.launch_policy import LaunchPolicy, LaunchViolationMode
+from mgn_pipeline.domain.replication_policy import FieldDrift, ReplicationPolicy
+from mgn_pipeline.domain.server import LifeCycleState, SourceServer
+from mgn_pipeline.domain.trigger import Trigger
+from mgn_pipeline.errors import MgnRequestRejectedError
+from mgn_pipeline.observability import logger, metrics
+
+# MGN ignores replication settings of servers that no longer replicate; writing them is noise.
+_NOT_REPLICATING = {LifeCycleState.CUTOVER, LifeCycleState.DISCONNECTED, LifeCycleState.STOPPED}
+
+# What a created template gets beyond the policy (MGN requires every one of these fields).
+_NEW_TEMPLATE_DEFAULTS: dict[str, Any] = {
+    "replicationServerInstanceType": "t3.small",
+    "useDedicatedReplicationServer": False,
+    "defaultLargeStagingDiskType": "GP3",
+    "bandwidthThrottling": 0,
+    "stagingAreaTags": {},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which servers the pipeline manages: all, or those carrying a tag (with a value, if given)."""
+
+    tag_key: str | None = None
+    tag_value: str | None = None
+
+    def includes(self, tags: Mapping[str, str]) -> bool:
+        if not self.tag_key:
+            return True
+        if self.tag_key not in tags:
+            return False
+        return self.tag_value is None or tags[self.tag_key] == self.tag_value
+
+
+class SettingsEnforcer:
+    def __init__(
+        self,
+        gateway: MgnGateway,
+        launch_templates: Callable[[], LaunchTemplates],
+        policy: ReplicationPolicy,
+        launch_policy: LaunchPolicy,
+        scope: Scope,
+        audit: AuditTrail,
+        notifier: Callable[[], Notifier],
+        now: Callable[[], datetime],
+    ) -> None:
+        self._mgn = gateway
+        self._launch_templates = launch_templates
+        self._policy = policy
+        self._launch_policy = launch_policy
+        self._scope = scope
+        self._audit = audit
+        self._notifier = notifier
+        self._now = now
+
+    # ------------------------------------------------------------------ servers
+    def enforce_server(self, server: SourceServer, trigger: Trigger) -> str:
+        """Repair the server's replication and launch settings. Returns what it did, in words."""
+        if server.is_archived or server.lifecycle in _NOT_REPLICATING:
+            return "not replicating: settings left alone"
+        if not self._scope.includes(server.tags):
+            return "out of scope: settings left alone"
+        done = [self._enforce_replication(server, trigger), self._enforce_launch(server, trigger)]
+        return "; ".join(done)
+
+    def _enforce_replication(self, server: SourceServer, trigger: Trigger) -> str:
+        current = self._mgn.get_replication_configuration(server.server_id)
+        drifts = self._policy.drift(current)
+        if not drifts:
+            return "replication settings compliant"
+        fields = self._policy.update_fields(drifts)
+        try:
+            self._mgn.update_replication_configuration(server.server_id, fields)
+        except MgnRequestRejectedError as exc:
+            self._tell(
+                f"MGN refused the private-IP settings for {_name(server)}",
+                f"MGN rejected the repair of {server.server_id} ({_name(server)}): {exc}\n"
+                "Fix the named field in the stack parameters, or the server's settings in the console.",
+                kind="drift-repair-failed",
+            )
+            raise
+        self._record_repair(server.server_id, "replication-settings-repaired", trigger, drifts)
+        self._tell(
+            f"Replication settings drift repaired on {_name(server)}",
+            _drift_body(f"source server {server.server_id} ({_name(server)})", drifts, trigger),
+            kind="drift-repaired",
+        )
+        return f"replication settings repaired ({', '.join(d.name for d in drifts)})"
+
+    def _enforce_launch(self, server: SourceServer, trigger: Trigger) -> str:
+        template_id = self._mgn.launch_template_id(server.server_id)
+        if template_id is None:
+            return "no launch template yet"
+        templates = self._launch_templates()
+        version, data = templates.default_version(template_id)
+        violations = self._launch_policy.violations(data)
+        if not violations:
+            return "launch template compliant"
+        where = f"launch template {template_id} of {server.server_id} ({_name(server)})"
+        if self._launch_policy.mode is LaunchViolationMode.BLOCK:
+            self._record_repair(server.server_id, "launch-template-blocked", trigger, violations)
+            self._tell(
+                f"Launches blocked for {_name(server)}: launch template not private",
+                _drift_body(where, violations, trigger)
+                + "\nTest and cutover launches of this server stay blocked until the template is fixed.",
+                kind="launch-blocked",
+            )
+            return f"launch template violates policy, launches blocked ({', '.join(v.name for v in violations)})"
+        repaired = self._launch_policy.repaired(data, violations)
+        new_version = templates.replace_default(
+            template_id, version, repaired, "mgn-pipeline: no public IP, allowed private subnet"
+        )
+        self._record_repair(
+            server.server_id, "launch-template-repaired", trigger, violations, {"launchTemplateId": template_id,
+                                                                               "version": new_version}
+        )
+        self._tell(
+            f"Launch template repaired for {_name(server)}",
+            _drift_body(where, violations, trigger) + f"\nNew default version: {new_version}.",
+            kind="drift-repaired",
+        )
+        return f"launch template repaired (version {new_version})"
+
+    # ------------------------------------------------------------------ templates
+    def enforce_templates(self, trigger: Trigger) -> list[str]:
+        """Every replication template on policy, so servers installed from now on start compliant."""
+        templates = self._mgn.replication_templates()
+        if not templates:
+            fields = {**_NEW_TEMPLATE_DEFAULTS, **self._policy.desired_fields()}
+            fields["stagingAreaTags"] = dict(self._policy.staging_tags)
+            template_id = self._mgn.create_replication_template(fields)
+            self._record_repair(f"template/{template_id}", "replication-template-created", trigger, [])
+            return [f"template {template_id} created"]
+        outcomes = []
+        for template in templates:
+            template_id = template["replicationConfigurationTemplateID"]
+            drifts = self._policy.drift(template)
+            if not drifts:
+                outcomes.append(f"template {template_id} compliant")
+                continue
+            self._mgn.update_replication_template(template_id, self._policy.update_fields(drifts))
+            self._record_repair(f"template/{template_id}", "replication-template-repaired", trigger, drifts)
+            self._tell(
+                f"Replication template {template_id} drift repaired",
+                _drift_body(f"replication configuration template {template_id}", drifts, trigger),
+                kind="drift-repaired",
+            )
+            outcomes.append(f"template {template_id} repaired")
+        return outcomes
+
+    # ------------------------------------------------------------------ records
+    def _record_repair(
+        self,
+        subject: str,
+        action: str,
+        trigger: Trigger,
+        drifts: list[FieldDrift],
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self._audit.append(
+            AuditRecord(
+                subject=subject,
+                action=action,
+                trigger=trigger.label,
+                actor=trigger.actor,
+                reason="drift from the closed-network policy" if drifts else "no template existed",
+                before={d.name: d.current for d in drifts},
+                after={d.name: d.desired for d in drifts},
+                details=details or {},
+            ),
+            self._now(),
+        )
+        metrics.add_metric(name="SettingsRepaired", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "settings drift handled",
+            extra={"subject": subject, "action": action, "changed_by": trigger.actor,
+                   "drift": [d.describe() for d in drifts]},
+        )
+
+    def _tell(self, subject: str, body: str, kind: str) -> None:
+        self._notifier().notify(subject, body, kind)
+
+
+def _name(server: SourceServer) -> str:
+    return server.hostname or server.server_id
+
+
+def _drift_body(what: str, drifts: list[FieldDrift], trigger: Trigger) -> str:
+    lines = [f"The pipeline found {what} off the closed-network policy and acted:"]
+    lines += [f"  - {d.describe()}" for d in drifts]
+    lines.append(f"Found through: {trigger.label}" + (f" (change made by {trigger.actor})" if trigger.actor else ""))
+    return "\n".join(lines)
