@@ -41,6 +41,19 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
 
 
+class FakeLambdaContext:
+    """What Powertools reads from a Lambda context."""
+
+    function_name = "test-function"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:test-function"
+    aws_request_id = "9e1f0c3a-2b4d-4f6e-8a0b-1c2d3e4f5a6b"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000
+
+
 def load_event(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((EVENTS / name).read_text())
     return data

@@ -34,7 +34,9 @@ class Account:
         sqs = boto3.client("sqs")
         messages = []
         while True:
-            batch = sqs.receive_message(QueueUrl=self.notifications, MaxNumberOfMessages=10).get("Messages", [])
+            batch = sqs.receive_message(QueueUrl=self.notifications, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
             if not batch:
                 return messages
             messages.extend(json.loads(m["Body"]) for m in batch)
@@ -96,8 +98,12 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         sqs = boto3.client("sqs")
         topic = sns.create_topic(Name="notifications")["TopicArn"]
         inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "false"})
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sns.subscribe(
+            TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "false"}
+        )
         for key, value in {
             "AUDIT_TABLE_NAME": "audit",
             "NOTIFICATION_TOPIC_ARN": topic,

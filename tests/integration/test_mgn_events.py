@@ -8,19 +8,8 @@ from typing import Any
 import pytest
 
 from mgn_pipeline.errors import InvalidEventError
-from tests.conftest import load_event
+from tests.conftest import FakeLambdaContext, load_event
 from tests.integration.conftest import Account
-
-
-class LambdaContext:
-    function_name = "MgnEventFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:MgnEventFunction"
-    aws_request_id = "5b0f3e2a-1c4d-4e6f-8a9b-0c1d2e3f4a5b"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
 
 
 def event_for(account: Account, name: str, server_id: str, event_id: str | None = None) -> dict[str, Any]:
@@ -45,7 +34,7 @@ def test_ready_for_test_event_records_the_real_state(account: Account) -> None:
     handler = account.load_handler("mgn_events")
 
     result = handler.lambda_handler(
-        event_for(account, "mgn-lifecycle-ready-for-test.json", server_id), LambdaContext()
+        event_for(account, "mgn-lifecycle-ready-for-test.json", server_id), FakeLambdaContext()
     )
 
     assert [advance["step"] for advance in result] == ["START_TEST"]
@@ -58,7 +47,7 @@ def test_stale_event_is_judged_by_the_servers_real_state(account: Account) -> No
     handler = account.load_handler("mgn_events")
 
     result = handler.lambda_handler(
-        event_for(account, "mgn-lifecycle-ready-for-test.json", server_id), LambdaContext()
+        event_for(account, "mgn-lifecycle-ready-for-test.json", server_id), FakeLambdaContext()
     )
 
     assert [advance["step"] for advance in result] == ["ENFORCE_REPLICATION_SETTINGS"]
@@ -69,9 +58,9 @@ def test_duplicate_delivery_acts_once(account: Account) -> None:
     handler = account.load_handler("mgn_events")
     event = event_for(account, "cloudtrail-update-replication-configuration.json", server_id, "same-id-1")
 
-    first = handler.lambda_handler(event, LambdaContext())
+    first = handler.lambda_handler(event, FakeLambdaContext())
     reads_after_first = account.call_count("DescribeSourceServers")
-    second = handler.lambda_handler(copy.deepcopy(event), LambdaContext())
+    second = handler.lambda_handler(copy.deepcopy(event), FakeLambdaContext())
 
     assert second == first
     assert account.call_count("DescribeSourceServers") == reads_after_first
@@ -80,7 +69,7 @@ def test_duplicate_delivery_acts_once(account: Account) -> None:
 def test_malformed_event_raises_and_touches_nothing(account: Account) -> None:
     handler = account.load_handler("mgn_events")
     with pytest.raises(InvalidEventError, match="not an MGN source-server ARN"):
-        handler.lambda_handler(load_event("malformed-resource-not-a-server.json"), LambdaContext())
+        handler.lambda_handler(load_event("malformed-resource-not-a-server.json"), FakeLambdaContext())
     assert account.mgn.calls == []
     assert account.dynamodb.scan(TableName="servers")["Items"] == []
     assert account.dynamodb.scan(TableName="idempotency")["Items"] == []
@@ -90,19 +79,21 @@ def test_unknown_server_is_logged_not_acted_on(account: Account, caplog: pytest.
     handler = account.load_handler("mgn_events")
     event = load_event("mgn-replication-stalled.json")  # names s-1234567890abcdef0, unknown here
 
-    result = handler.lambda_handler(event, LambdaContext())
+    result = handler.lambda_handler(event, FakeLambdaContext())
 
     assert result == []
     assert account.dynamodb.scan(TableName="servers")["Items"] == []
     assert "MGN does not know" in caplog.text
 
 
-def test_undocumented_detail_type_is_logged_and_ignored(account: Account, caplog: pytest.LogCaptureFixture) -> None:
+def test_undocumented_detail_type_is_logged_and_ignored(
+    account: Account, caplog: pytest.LogCaptureFixture
+) -> None:
     server_id = account.mgn.register_agent("new-01")
     handler = account.load_handler("mgn_events")
 
     result = handler.lambda_handler(
-        event_for(account, "mgn-undocumented-detail-type.json", server_id), LambdaContext()
+        event_for(account, "mgn-undocumented-detail-type.json", server_id), FakeLambdaContext()
     )
 
     assert result == []

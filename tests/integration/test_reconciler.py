@@ -13,15 +13,8 @@ from mgn_pipeline.domain.steps import PipelineStep
 from mgn_pipeline.errors import MgnConflictError, ReconcileIncompleteError, SettingsError
 from mgn_pipeline.logic.pipeline import Pipeline
 from mgn_pipeline.logic.reconcile import reconcile
-from tests.conftest import load_event
+from tests.conftest import FakeLambdaContext, load_event
 from tests.integration.conftest import Account
-
-
-class LambdaContext:
-    function_name = "ReconcilerFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:ReconcilerFunction"
-    aws_request_id = "0d5a1e7c-3f4b-4c2d-9e8f-1a2b3c4d5e6f"
 
 
 def registry_items(account: Account) -> dict[str, dict[str, Any]]:
@@ -33,7 +26,7 @@ def test_reconciler_reads_every_server_across_pages_and_records_its_step(account
     server_ids = [account.mgn.register_agent(f"app-{n:03d}") for n in range(250)]
     handler = account.load_handler("reconciler")
 
-    report = handler.lambda_handler(load_event("scheduled-reconcile.json"), LambdaContext())
+    report = handler.lambda_handler(load_event("scheduled-reconcile.json"), FakeLambdaContext())
 
     assert report["serversSeen"] == 250
     assert report["failures"] == {}
@@ -52,8 +45,8 @@ def test_second_run_without_changes_writes_nothing(account: Account) -> None:
         account.mgn.register_agent(f"db-{n}")
     handler = account.load_handler("reconciler")
 
-    first = handler.lambda_handler({}, LambdaContext())
-    second = handler.lambda_handler({}, LambdaContext())
+    first = handler.lambda_handler({}, FakeLambdaContext())
+    second = handler.lambda_handler({}, FakeLambdaContext())
 
     assert first["recordsWritten"] == 20
     assert second["recordsWritten"] == 0
@@ -62,13 +55,13 @@ def test_second_run_without_changes_writes_nothing(account: Account) -> None:
 def test_lost_event_is_caught_up_by_the_next_run(account: Account) -> None:
     server_id = account.mgn.register_agent("erp-01")
     handler = account.load_handler("reconciler")
-    handler.lambda_handler({}, LambdaContext())
+    handler.lambda_handler({}, FakeLambdaContext())
     before = registry_items(account)[server_id]
 
     # Replication completes; MGN's READY_FOR_TEST event is lost (nobody delivers it).
     account.clock.run_until_idle(max_seconds=3600)
     assert account.mgn.server(server_id).lifecycle == "READY_FOR_TEST"
-    report = handler.lambda_handler({}, LambdaContext())
+    report = handler.lambda_handler({}, FakeLambdaContext())
 
     after = registry_items(account)[server_id]
     assert report["steps"] == {"START_TEST": 1}
@@ -86,7 +79,7 @@ def test_archived_servers_are_neither_read_nor_recorded(account: Account) -> Non
     account.mgn_client.mark_as_archived(sourceServerID=gone)
     handler = account.load_handler("reconciler")
 
-    report = handler.lambda_handler({}, LambdaContext())
+    report = handler.lambda_handler({}, FakeLambdaContext())
 
     assert report["serversSeen"] == 1
     assert set(registry_items(account)) == {kept}
@@ -100,7 +93,7 @@ def test_throttling_is_absorbed_by_sdk_retries(account: Account, monkeypatch: py
     monkeypatch.setattr("time.sleep", slept.append)  # botocore's backoff, without waiting for real
     handler = account.load_handler("reconciler")
 
-    report = handler.lambda_handler({}, LambdaContext())
+    report = handler.lambda_handler({}, FakeLambdaContext())
 
     assert report["serversSeen"] == 3
     assert len(slept) == 2
@@ -126,11 +119,13 @@ def test_one_failing_server_does_not_stop_the_others(account: Account) -> None:
     assert set(registry_items(account)) == set(ids)
 
 
-def test_missing_setting_fails_the_run_and_says_which(account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_setting_fails_the_run_and_says_which(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SERVERS_TABLE_NAME")
     handler = account.load_handler("reconciler")
     with pytest.raises(SettingsError, match="SERVERS_TABLE_NAME"):
-        handler.lambda_handler({}, LambdaContext())
+        handler.lambda_handler({}, FakeLambdaContext())
     assert account.call_count("DescribeSourceServers") == 0
 
 
@@ -139,6 +134,6 @@ def test_server_states_map_to_registry_steps_through_a_whole_lifecycle(account: 
     handler = account.load_handler("reconciler")
     account.clock.run_until_idle(max_seconds=3600)
     account.mgn_client.start_test(sourceServerIDs=[server_id])
-    handler.lambda_handler({}, LambdaContext())
+    handler.lambda_handler({}, FakeLambdaContext())
     assert registry_items(account)[server_id]["step"] == "VERIFY_TEST"
     assert account.mgn.server(server_id).lifecycle == LifeCycleState.TESTING.value

@@ -11,29 +11,23 @@ from typing import Any
 import pytest
 
 from mgn_pipeline.errors import MgnRequestRejectedError
+from tests.conftest import FakeLambdaContext
 from tests.integration.conftest import Account
 
 OPERATOR = "arn:aws:sts::111122223333:assumed-role/MigrationOperator/jdoe"
 
 
-class LambdaContext:
-    function_name = "fn"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:fn"
-    aws_request_id = "9e1f0c3a-2b4d-4f6e-8a0b-1c2d3e4f5a6b"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
-
-
 def reconcile(account: Account, event: dict[str, Any] | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = account.load_handler("reconciler").lambda_handler(event or {}, LambdaContext())
+    result: dict[str, Any] = account.load_handler("reconciler").lambda_handler(
+        event or {}, FakeLambdaContext()
+    )
     return result
 
 
 def deliver(account: Account, event: dict[str, Any]) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = account.load_handler("mgn_events").lambda_handler(event, LambdaContext())
+    result: list[dict[str, Any]] = account.load_handler("mgn_events").lambda_handler(
+        event, FakeLambdaContext()
+    )
     return result
 
 
@@ -88,7 +82,9 @@ def test_template_created_on_deploy_when_none_exists(account: Account) -> None:
     templates = account.mgn_client.describe_replication_configuration_templates()["items"]
     assert len(templates) == 1
     assert account.mgn_writes() == ["CreateReplicationConfigurationTemplate"]
-    actions = [r["action"] for r in audit(account, f"template/{templates[0]['replicationConfigurationTemplateID']}")]
+    actions = [
+        r["action"] for r in audit(account, f"template/{templates[0]['replicationConfigurationTemplateID']}")
+    ]
     assert actions == ["replication-template-created"]
 
 
@@ -132,7 +128,9 @@ def test_server_flipped_to_public_is_repaired_by_the_cloudtrail_event(account: A
 def test_duplicate_and_replayed_events_make_no_extra_writes(account: Account) -> None:
     server_id = replicating_server(account)
     with account.mgn.acting_as(OPERATOR):
-        account.mgn_client.update_replication_configuration(sourceServerID=server_id, dataPlaneRouting="PUBLIC_IP")
+        account.mgn_client.update_replication_configuration(
+            sourceServerID=server_id, dataPlaneRouting="PUBLIC_IP"
+        )
     event = last_api_call(account, "UpdateReplicationConfiguration")
 
     deliver(account, event)
@@ -163,7 +161,9 @@ def test_lost_event_drift_is_repaired_at_the_next_reconcile(account: Account) ->
 def test_public_routing_stalls_replication_and_the_repair_unstalls_it(account: Account) -> None:
     deployed(account)
     server_id = account.mgn.register_agent("stall-01")
-    account.mgn_client.update_replication_configuration(sourceServerID=server_id, dataPlaneRouting="PUBLIC_IP")
+    account.mgn_client.update_replication_configuration(
+        sourceServerID=server_id, dataPlaneRouting="PUBLIC_IP"
+    )
     account.clock.advance(600)
     assert account.mgn.server(server_id).repl_state == "STALLED"
 
@@ -194,7 +194,11 @@ def test_template_drift_is_repaired_by_the_event_and_by_the_reconciler(account: 
     template = account.mgn_client.describe_replication_configuration_templates()["items"][0]
     assert template["createPublicIP"] is False
     actions = [r["action"] for r in audit(account, f"template/{template_id}")]
-    assert actions == ["replication-template-created", "replication-template-repaired", "replication-template-repaired"]
+    assert actions == [
+        "replication-template-created",
+        "replication-template-repaired",
+        "replication-template-repaired",
+    ]
     assert [r["actor"] for r in audit(account, f"template/{template_id}")][1] == OPERATOR
     assert len(account.notices()) == 2
 
@@ -204,17 +208,23 @@ def _give_public_ip(account: Account, server_id: str) -> str:
     version = account.ec2.create_launch_template_version(
         LaunchTemplateId=template_id,
         SourceVersion="$Default",
-        LaunchTemplateData={"NetworkInterfaces": [
-            {"DeviceIndex": 0, "AssociatePublicIpAddress": True, "SubnetId": account.launch_subnet_id}
-        ]},
+        LaunchTemplateData={
+            "NetworkInterfaces": [
+                {"DeviceIndex": 0, "AssociatePublicIpAddress": True, "SubnetId": account.launch_subnet_id}
+            ]
+        },
     )["LaunchTemplateVersion"]["VersionNumber"]
     account.ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=str(version))
     return template_id
 
 
 def default_interface(account: Account, template_id: str) -> dict[str, Any]:
-    version = account.ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Default"])
-    interface: dict[str, Any] = version["LaunchTemplateVersions"][0]["LaunchTemplateData"]["NetworkInterfaces"][0]
+    version = account.ec2.describe_launch_template_versions(
+        LaunchTemplateId=template_id, Versions=["$Default"]
+    )
+    interface: dict[str, Any] = version["LaunchTemplateVersions"][0]["LaunchTemplateData"][
+        "NetworkInterfaces"
+    ][0]
     return interface
 
 
@@ -251,7 +261,9 @@ def test_out_of_scope_archived_and_disconnected_servers_get_no_writes(
     untagged = account.mgn.register_agent("not-mine")
     disconnected = account.mgn.register_agent("gone")
     for server_id in (untagged, disconnected):
-        account.mgn_client.update_replication_configuration(sourceServerID=server_id, dataPlaneRouting="PUBLIC_IP")
+        account.mgn_client.update_replication_configuration(
+            sourceServerID=server_id, dataPlaneRouting="PUBLIC_IP"
+        )
     account.mgn_client.disconnect_from_service(sourceServerID=disconnected)
     writes = len(account.mgn_writes())
 
@@ -263,7 +275,9 @@ def test_out_of_scope_archived_and_disconnected_servers_get_no_writes(
 
 def test_validation_error_names_the_field_in_log_and_notification(account: Account) -> None:
     server_id = replicating_server(account)
-    account.mgn_client.update_replication_configuration(sourceServerID=server_id, dataPlaneRouting="PUBLIC_IP")
+    account.mgn_client.update_replication_configuration(
+        sourceServerID=server_id, dataPlaneRouting="PUBLIC_IP"
+    )
     account.mgn.fail_next_call(
         "UpdateReplicationConfiguration",
         "ValidationException",

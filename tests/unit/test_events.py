@@ -72,7 +72,8 @@ def _broken(mutate: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    "mutate", ["not-an-object", "no-id", "wrong-source", "detail-not-object", "resources-not-list", "bad-job-id"]
+    "mutate",
+    ["not-an-object", "no-id", "wrong-source", "detail-not-object", "resources-not-list", "bad-job-id"],
 )
 def test_malformed_envelope_is_refused_with_the_reason(mutate: str) -> None:
     with pytest.raises(InvalidEventError):

@@ -47,8 +47,11 @@ def test_security_group_order_does_not_matter_but_membership_does() -> None:
 
 
 def test_kms_key_pins_custom_encryption() -> None:
-    keyed = ReplicationPolicy("subnet-0123456789abcdef0", frozenset({"sg-0000000000000000a"}),
-                              ebs_kms_key_arn="arn:aws:kms:us-east-1:111122223333:key/k")
+    keyed = ReplicationPolicy(
+        "subnet-0123456789abcdef0",
+        frozenset({"sg-0000000000000000a"}),
+        ebs_kms_key_arn="arn:aws:kms:us-east-1:111122223333:key/k",
+    )
     fields = keyed.update_fields(keyed.drift({"ebsEncryption": "DEFAULT"}))
     assert fields["ebsEncryption"] == "CUSTOM"
     assert fields["ebsEncryptionKeyArn"] == "arn:aws:kms:us-east-1:111122223333:key/k"
@@ -56,15 +59,27 @@ def test_kms_key_pins_custom_encryption() -> None:
 
 def test_launch_template_with_public_ip_in_wrong_subnet() -> None:
     policy = LaunchPolicy(frozenset({"subnet-0aaaaaaaaaaaaaaaa"}))
-    data = {"InstanceType": "m5.large",
-            "NetworkInterfaces": [{"DeviceIndex": 0, "AssociatePublicIpAddress": True,
-                                   "SubnetId": "subnet-0ffffffffffffffff", "Groups": ["sg-1"]}]}
+    data = {
+        "InstanceType": "m5.large",
+        "NetworkInterfaces": [
+            {
+                "DeviceIndex": 0,
+                "AssociatePublicIpAddress": True,
+                "SubnetId": "subnet-0ffffffffffffffff",
+                "Groups": ["sg-1"],
+            }
+        ],
+    }
     violations = policy.violations(data)
     assert {v.name for v in violations} == {"AssociatePublicIpAddress", "SubnetId"}
     repaired = policy.repaired(data, violations)
     assert repaired["InstanceType"] == "m5.large"
-    assert repaired["NetworkInterfaces"][0] == {"DeviceIndex": 0, "AssociatePublicIpAddress": False,
-                                                "SubnetId": "subnet-0aaaaaaaaaaaaaaaa", "Groups": ["sg-1"]}
+    assert repaired["NetworkInterfaces"][0] == {
+        "DeviceIndex": 0,
+        "AssociatePublicIpAddress": False,
+        "SubnetId": "subnet-0aaaaaaaaaaaaaaaa",
+        "Groups": ["sg-1"],
+    }
     assert policy.violations(repaired) == []
 
 

@@ -50,7 +50,10 @@ def test_finalized_cutover_is_done() -> None:
     item = api_item(
         "CUTOVER",
         "DISCONNECTED",
-        lifeCycle={"state": "CUTOVER", "lastCutover": {"finalized": {"apiCallDateTime": "2026-01-05T10:00:00Z"}}},
+        lifeCycle={
+            "state": "CUTOVER",
+            "lastCutover": {"finalized": {"apiCallDateTime": "2026-01-05T10:00:00Z"}},
+        },
     )
     assert next_step(SourceServer.from_api(item)) is PipelineStep.DONE
 
@@ -61,7 +64,9 @@ def test_archived_server_is_never_acted_on() -> None:
 
 def test_replication_error_means_repair_even_if_state_looks_fine() -> None:
     item = api_item("NOT_READY", "INITIAL_SYNC")
-    item["dataReplicationInfo"]["dataReplicationError"] = {"error": "FAILED_TO_CONNECT_AGENT_TO_REPLICATION_SERVER"}
+    item["dataReplicationInfo"]["dataReplicationError"] = {
+        "error": "FAILED_TO_CONNECT_AGENT_TO_REPLICATION_SERVER"
+    }
     server = SourceServer.from_api(item)
     assert server.replication_error == "FAILED_TO_CONNECT_AGENT_TO_REPLICATION_SERVER"
     assert next_step(server) is PipelineStep.REPAIR_REPLICATION

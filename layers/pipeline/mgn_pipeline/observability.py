@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 logger = Logger()
 metrics = Metrics()
 
-HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
 _tracer: Tracer | None = None
 
 
@@ -43,7 +42,7 @@ def sdk_tracing_enabled() -> bool:
     return os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in {"false", "0"}
 
 
-def trace_handler(handler: HandlerT) -> HandlerT:
+def trace_handler[HandlerT: Callable[..., Any]](handler: HandlerT) -> HandlerT:
     """``tracer.capture_lambda_handler`` when SDK tracing is on; the plain handler otherwise."""
     traced: Callable[..., Any] | None = None
 

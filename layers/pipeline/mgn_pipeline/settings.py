@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -60,7 +60,9 @@ class PipelineSettings(_Settings):
     scope_tag_key: OptionalStr = Field(alias="SCOPE_TAG_KEY", default=None)
     scope_tag_value: OptionalStr = Field(alias="SCOPE_TAG_VALUE", default=None)
     allowed_launch_subnet_ids: CommaList = Field(alias="ALLOWED_LAUNCH_SUBNET_IDS", default_factory=list)
-    launch_violation_mode: LaunchViolationMode = Field(alias="LAUNCH_VIOLATION_MODE", default=LaunchViolationMode.REPAIR)
+    launch_violation_mode: LaunchViolationMode = Field(
+        alias="LAUNCH_VIOLATION_MODE", default=LaunchViolationMode.REPAIR
+    )
 
     def replication_policy(self) -> ReplicationPolicy:
         return ReplicationPolicy(
@@ -85,10 +87,9 @@ class MgnEventSettings(PipelineSettings):
     idempotency_ttl_seconds: int = Field(alias="IDEMPOTENCY_TTL_SECONDS", default=172_800, ge=300)
 
 
-SettingsT = TypeVar("SettingsT", bound=_Settings)
-
-
-def load_settings(model: type[SettingsT], environ: Mapping[str, str] | None = None) -> SettingsT:
+def load_settings[SettingsT: _Settings](
+    model: type[SettingsT], environ: Mapping[str, str] | None = None
+) -> SettingsT:
     """Parse ``environ`` (default: the process environment) into ``model``.
 
     A missing or malformed variable raises :class:`SettingsError` naming each variable, so the

@@ -58,8 +58,10 @@ class AuditTrail:
             ExpressionAttributeValues={":s": {"S": subject}},
         )
         return [
-            {key: json.loads(value["S"]) if key in {"before", "after", "details"} else value["S"]
-             for key, value in item.items()}
+            {
+                key: json.loads(value["S"]) if key in {"before", "after", "details"} else value["S"]
+                for key, value in item.items()
+            }
             for page in pages
             for item in page.get("Items", [])
         ]

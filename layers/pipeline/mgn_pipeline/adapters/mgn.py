@@ -25,9 +25,7 @@ class MgnGateway:
     def iter_active_servers(self, page_size: int = 200) -> Iterator[SourceServer]:
         """Every non-archived source server, page by page (the API caps a page at 200)."""
         paginator = self._client.get_paginator("describe_source_servers")
-        pages = paginator.paginate(
-            filters={"isArchived": False}, PaginationConfig={"PageSize": page_size}
-        )
+        pages = paginator.paginate(filters={"isArchived": False}, PaginationConfig={"PageSize": page_size})
         with translate_errors("DescribeSourceServers"):
             for page in pages:
                 for item in page.get("items", []):

@@ -106,7 +106,7 @@ def _parse_api_call(event_id: str, time: str, detail: Mapping[str, Any]) -> MgnE
     params = detail.get("requestParameters") or {}
     if not isinstance(params, Mapping):
         raise InvalidEventError(f"event {event_id}: requestParameters must be an object")
-    named: list[str] = []
+    named: list[Any] = []  # unchecked until the loop below
     if "sourceServerID" in params:
         named.append(params["sourceServerID"])
     ids = params.get("sourceServerIDs", [])

@@ -25,7 +25,7 @@ class LaunchPolicy:
     def violations(self, template_data: Mapping[str, Any]) -> list[FieldDrift]:
         """Problems in an EC2 launch template version's ``LaunchTemplateData``."""
         interfaces = list(template_data.get("NetworkInterfaces") or [])
-        primary = next((ni for ni in interfaces if ni.get("DeviceIndex", 0) == 0), {})
+        primary: Mapping[str, Any] = next((ni for ni in interfaces if ni.get("DeviceIndex", 0) == 0), {})
         found: list[FieldDrift] = []
         if primary.get("AssociatePublicIpAddress"):
             found.append(FieldDrift("AssociatePublicIpAddress", True, False))

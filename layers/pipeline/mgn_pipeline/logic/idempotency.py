@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, cast
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -15,15 +15,13 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-ResultT = TypeVar("ResultT")
-
 
 @functools.cache
 def _store(table_name: str, dynamodb_client: Any) -> DynamoDBPersistenceLayer:
     return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
 
 
-def once_per_event(
+def once_per_event[ResultT](
     event: Mapping[str, Any],
     work: Callable[[], ResultT],
     *,
@@ -39,7 +37,7 @@ def once_per_event(
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
 
-    @idempotent_function(
+    @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools' decorator is untyped
         data_keyword_argument="event",
         persistence_store=_store(table_name, dynamodb_client),
         config=config,
@@ -47,4 +45,4 @@ def once_per_event(
     def run(event: dict[str, Any]) -> ResultT:
         return work()
 
-    return run(event=dict(event))
+    return cast("ResultT", run(event=dict(event)))

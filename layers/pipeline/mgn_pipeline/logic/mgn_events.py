@@ -16,9 +16,10 @@ from mgn_pipeline.errors import UnknownServerError
 from mgn_pipeline.logic.pipeline import Advance, Pipeline
 from mgn_pipeline.observability import logger, metrics
 
-
 # API calls that change what new servers inherit: the templates are checked, not a server.
-TEMPLATE_CALLS = frozenset({"UpdateReplicationConfigurationTemplate", "CreateReplicationConfigurationTemplate"})
+TEMPLATE_CALLS = frozenset(
+    {"UpdateReplicationConfigurationTemplate", "CreateReplicationConfigurationTemplate"}
+)
 
 
 def handle_mgn_event(event: MgnEvent, gateway: MgnGateway, pipeline: Pipeline) -> list[Advance]:

@@ -60,7 +60,9 @@ def reconcile(
     metrics.add_metric(name="ServersReconciled", unit=MetricUnit.Count, value=report.servers_seen)
     metrics.add_metric(name="ReconcileFailures", unit=MetricUnit.Count, value=len(report.failures))
     for step, count in report.steps.items():
-        metrics.add_metric(name=f"ServersAt{step.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
+        metrics.add_metric(
+            name=f"ServersAt{step.title().replace('_', '')}", unit=MetricUnit.Count, value=count
+        )
     logger.info("reconcile finished", extra=report.as_dict())
     if report.failures:
         raise ReconcileIncompleteError(

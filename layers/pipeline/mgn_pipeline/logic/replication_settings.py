@@ -126,14 +126,19 @@ class SettingsEnforcer:
                 + "\nTest and cutover launches of this server stay blocked until the template is fixed.",
                 kind="launch-blocked",
             )
-            return f"launch template violates policy, launches blocked ({', '.join(v.name for v in violations)})"
+            return (
+                f"launch template violates policy, launches blocked ({', '.join(v.name for v in violations)})"
+            )
         repaired = self._launch_policy.repaired(data, violations)
         new_version = templates.replace_default(
             template_id, version, repaired, "mgn-pipeline: no public IP, allowed private subnet"
         )
         self._record_repair(
-            server.server_id, "launch-template-repaired", trigger, violations, {"launchTemplateId": template_id,
-                                                                               "version": new_version}
+            server.server_id,
+            "launch-template-repaired",
+            trigger,
+            violations,
+            {"launchTemplateId": template_id, "version": new_version},
         )
         self._tell(
             f"Launch template repaired for {_name(server)}",
@@ -194,8 +199,12 @@ class SettingsEnforcer:
         metrics.add_metric(name="SettingsRepaired", unit=MetricUnit.Count, value=1)
         logger.warning(
             "settings drift handled",
-            extra={"subject": subject, "action": action, "changed_by": trigger.actor,
-                   "drift": [d.describe() for d in drifts]},
+            extra={
+                "subject": subject,
+                "action": action,
+                "changed_by": trigger.actor,
+                "drift": [d.describe() for d in drifts],
+            },
         )
 
     def _tell(self, subject: str, body: str, kind: str) -> None:
@@ -209,5 +218,7 @@ def _name(server: SourceServer) -> str:
 def _drift_body(what: str, drifts: list[FieldDrift], trigger: Trigger) -> str:
     lines = [f"The pipeline found {what} off the closed-network policy and acted:"]
     lines += [f"  - {d.describe()}" for d in drifts]
-    lines.append(f"Found through: {trigger.label}" + (f" (change made by {trigger.actor})" if trigger.actor else ""))
+    lines.append(
+        f"Found through: {trigger.label}" + (f" (change made by {trigger.actor})" if trigger.actor else "")
+    )
     return "\n".join(lines)
