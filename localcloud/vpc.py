@@ -170,6 +170,8 @@ class ClosedVpc:
     resolver_endpoint_id: str | None
     resolver_ip_addresses: list[dict[str, str]]  # [{"SubnetId", "Ip"}], kept to recreate with same IPs
     on_prem_cidrs: list[str]
+    # The customer-managed prefix list of on-prem networks the template takes (OnPremPrefixListId).
+    on_prem_prefix_list_id: str
     dynamodb_prefix_list_id: str
     s3_prefix_list_id: str
     s3_endpoint_policy: dict[str, Any]
@@ -195,7 +197,7 @@ class ClosedVpc:
             "StagingSubnetId": self.staging_subnet_id,
             "StagingRouteTableIds": ",".join(self.staging_route_table_ids),
             "ReplicationSecurityGroupIds": ",".join(self.replication_security_group_ids),
-            "OnPremCidrs": ",".join(self.on_prem_cidrs),
+            "OnPremPrefixListId": self.on_prem_prefix_list_id,
             "DynamoDbPrefixListId": self.dynamodb_prefix_list_id,
             "CreateVpcEndpoints": "true" if create_vpc_endpoints else "false",
         }
@@ -577,6 +579,12 @@ def build_closed_vpc(
 
     dynamodb_pl = _prefix_list_id(ec2, region, "dynamodb")
     s3_pl = _prefix_list_id(ec2, region, "s3")
+    on_prem_pl: str = ec2.create_managed_prefix_list(
+        PrefixListName="on-premises",
+        AddressFamily="IPv4",
+        MaxEntries=max(len(on_prem), 1) + 10,
+        Entries=[{"Cidr": cidr, "Description": "on-premises network"} for cidr in on_prem],
+    )["PrefixList"]["PrefixListId"]
 
     # --- security groups
     endpoint_sg = _create_sg(
@@ -656,6 +664,7 @@ def build_closed_vpc(
         resolver_endpoint_id=None,
         resolver_ip_addresses=[],
         on_prem_cidrs=on_prem,
+        on_prem_prefix_list_id=on_prem_pl,
         dynamodb_prefix_list_id=dynamodb_pl,
         s3_prefix_list_id=s3_pl,
         s3_endpoint_policy=s3_endpoint_policy(region),

@@ -387,7 +387,8 @@ def test_template_parameters_are_keyed_and_shaped_as_the_template_expects(env: E
     assert params["PrivateSubnetIds"].split(",") == cv.private_subnet_ids
     assert params["PrivateRouteTableIds"].split(",") == cv.private_route_table_ids
     assert params["StagingRouteTableIds"].split(",") == cv.staging_route_table_ids
-    assert params["OnPremCidrs"].split(",") == list(ON_PREM)
+    entries = env.ec2.get_managed_prefix_list_entries(PrefixListId=params["OnPremPrefixListId"])["Entries"]
+    assert sorted(e["Cidr"] for e in entries) == sorted(ON_PREM)
     # Endpoints exist already: the stack must not create duplicates unless asked.
     assert params["CreateVpcEndpoints"] == "false"
     assert cv.template_parameters(create_vpc_endpoints=True)["CreateVpcEndpoints"] == "true"

@@ -1,0 +1,438 @@
+"""HTTP plumbing of the MGN emulator: a botocore ``before-send.mgn`` hook that answers requests.
+
+The hook sits in ``botocore.handlers.BUILTIN_HANDLERS`` (as moto's own hook does), so every
+session and client created while it is installed, including an unmodified
+``boto3.client("mgn")`` inside Lambda handler code, reaches the emulator, while moto's
+``mock_aws`` keeps answering every other service.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import boto3
+import botocore.handlers
+import botocore.session
+from botocore import xform_name
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.model import OperationModel, ServiceModel
+
+from localcloud.clock import SimClock
+from localcloud.mgn.api import MgnApi
+from localcloud.mgn.backend import MgnBackend
+from localcloud.mgn.errors import (
+    EmulatorBug,
+    InjectedError,
+    MgnError,
+    NotImplementedByEmulator,
+    ThrottlingError,
+    UninitializedError,
+    ValidationError,
+)
+from localcloud.mgn.events import DEFAULT_ROLE_NAME, Event
+from localcloud.mgn.jobs import JobRecord, Timings
+from localcloud.mgn.model_validation import FieldProblem, validate_shape
+from localcloud.mgn.server_state import ServerRecord
+
+HOOK_EVENT = "before-send.mgn"
+_HOOK_ID = "localcloud-mgn-emulator"
+_READ_PREFIXES = ("Describe", "Get", "List")
+
+_service_model: ServiceModel | None = None
+
+
+def mgn_model() -> ServiceModel:
+    """botocore's MGN model (the source of truth for shapes), loaded once."""
+    global _service_model
+    if _service_model is None:
+        _service_model = botocore.session.get_session().get_service_model("mgn")
+    return _service_model
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    labels: tuple[str, ...]
+    operation: OperationModel
+
+
+def _build_routes(model: ServiceModel) -> list[_Route]:
+    routes = []
+    for name in model.operation_names:
+        op = model.operation_model(name)
+        path = op.http["requestUri"].split("?", 1)[0]
+        labels = tuple(re.findall(r"{([^}+]+)\+?}", path))
+        regex = re.sub(r"{[^}]+}", "([^/]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
+        routes.append(_Route(op.http["method"], re.compile(regex + "$"), labels, op))
+    return routes
+
+
+class _RawBody:
+    """Just enough of urllib3's response for botocore to read the body."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+    def read(self, *_: Any, **__: Any) -> bytes:
+        body, self._body = self._body, b""
+        return body
+
+
+class MgnEmulator:
+    """An emulated AWS MGN (Application Migration Service) for one account and region.
+
+    Test-side helpers (not API): ``register_agent``, ``server``, ``job``, ``calls``, ``events``,
+    ``subscribe``, ``throttle_next``, ``fail_next_launch``, ``fail_next_call``, ``acting_as``.
+    """
+
+    def __init__(
+        self,
+        clock: SimClock,
+        region: str = "us-east-1",
+        account_id: str = "111122223333",
+        *,
+        initialized: bool = True,
+        staging_subnet_id: str | None = None,
+        launch_subnet_id: str | None = None,
+        timings: Timings | None = None,
+        default_page_size: int = 100,
+        ec2_client: Any | None = None,
+        seed: int = 0,
+    ) -> None:
+        """``default_page_size`` applies when a caller omits maxResults. MGN does not document its
+        default; a small one makes callers that ignore nextToken fail in tests, not in production."""
+        self.clock = clock
+        self.region = region
+        self.account_id = account_id
+        self.backend = MgnBackend(
+            clock,
+            region,
+            account_id,
+            initialized=initialized,
+            staging_subnet_id=staging_subnet_id,
+            launch_subnet_id=launch_subnet_id,
+            timings=timings or Timings(),
+            ec2_client=ec2_client,
+            seed=seed,
+        )
+        self.api = MgnApi(self.backend, default_page_size)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._model = mgn_model()
+        self._routes = _build_routes(self._model)
+        self._op_names = {xform_name(n): n for n in self._model.operation_names}
+        self._throttles: dict[str, list[int]] = {}
+        self._injected: dict[str, list[MgnError]] = {}
+        self._principals = [f"arn:aws:iam::{account_id}:role/{DEFAULT_ROLE_NAME}"]
+        self._hook: Callable[..., AWSResponse | None] = self._on_before_send
+        self._installed = False
+
+    # ---- test-side helpers -------------------------------------------------------------------
+
+    @property
+    def events(self) -> list[Event]:
+        """Every event emitted so far, in order."""
+        return self.backend.emitter.events
+
+    @property
+    def timings(self) -> Timings:
+        return self.backend.timings
+
+    def subscribe(self, callback: Callable[[Event], object]) -> Callable[[], None]:
+        """Call ``callback(event)`` for each event from now on; returns an unsubscribe function."""
+        return self.backend.emitter.subscribe(callback)
+
+    def register_agent(
+        self,
+        hostname: str,
+        tags: dict[str, str] | None = None,
+        *,
+        replication_lag_seconds: float = 2.0,
+        initiating_seconds: float | None = None,
+        initial_sync_seconds: float | None = None,
+        disks: list[dict[str, Any]] | None = None,
+        user_provided_id: str | None = None,
+        ip_address: str | None = None,
+    ) -> str:
+        """Simulate installing the replication agent on ``hostname``; returns the source server id.
+
+        The server copies the default replication template (created on first use), gets a real
+        EC2 launch template in moto, and starts replicating on the clock. Durations left as None
+        come from the emulator's ``timings``; ``disks`` is ``[{"deviceName": ..., "bytes": ...}]``.
+        """
+        return self.backend.register_agent(
+            hostname,
+            tags,
+            replication_lag_seconds=replication_lag_seconds,
+            initiating_seconds=initiating_seconds,
+            initial_sync_seconds=initial_sync_seconds,
+            disks=disks,
+            user_provided_id=user_provided_id,
+            ip_address=ip_address,
+        )
+
+    def server(self, server_id: str) -> ServerRecord:
+        """The internal record of a source server (for assertions)."""
+        return self.backend.servers[server_id]
+
+    def job(self, job_id: str) -> JobRecord:
+        return self.backend.jobs[job_id]
+
+    def throttle_next(self, operation_name: str, count: int = 1, retry_after: int = 5) -> None:
+        """Answer the next ``count`` calls of the operation with ThrottlingException (HTTP 429)."""
+        self._throttles.setdefault(self._op_name(operation_name), []).extend([retry_after] * count)
+
+    def fail_next_launch(self, server_id: str, reason: str = "Failed to launch target instance") -> None:
+        """Make the next launch (test or cutover) of this server fail with ``reason`` in the job log."""
+        self.server(server_id).launch_failure = reason
+
+    def fail_next_call(
+        self,
+        operation_name: str,
+        code: str,
+        message: str = "Injected failure",
+        headers: dict[str, str] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Answer the next call of the operation with a modeled error, e.g. ServiceQuotaExceededException."""
+        self._model.shape_for_error_code(code)  # KeyError on a typo rather than a silent mismatch
+        self._injected.setdefault(self._op_name(operation_name), []).append(
+            InjectedError(code, message, headers=headers, **fields)
+        )
+
+    @contextmanager
+    def acting_as(self, principal_arn: str) -> Iterator[None]:
+        """Attribute API calls made inside the block to ``principal_arn`` in CloudTrail events."""
+        self._principals.append(principal_arn)
+        try:
+            yield
+        finally:
+            self._principals.pop()
+
+    def _op_name(self, name: str) -> str:
+        if name in self._model.operation_names:
+            return str(name)
+        if name in self._op_names:
+            return str(self._op_names[name])
+        raise KeyError(f"MGN has no operation {name!r}")
+
+    # ---- installation ----------------------------------------------------------------------------
+
+    @contextmanager
+    def installed(self) -> Iterator[MgnEmulator]:
+        """Answer MGN calls of every botocore session/client created inside the block."""
+        if self._installed:
+            raise RuntimeError("this MgnEmulator is already installed")
+        entry = (HOOK_EVENT, self._hook)
+        botocore.handlers.BUILTIN_HANDLERS.insert(0, entry)
+        # boto3's default session may predate the hook (moto swaps it out, but not everyone does).
+        default = boto3.DEFAULT_SESSION
+        if default is not None:
+            default.events.register_first(HOOK_EVENT, self._hook, unique_id=_HOOK_ID)
+        self._installed = True
+        try:
+            yield self
+        finally:
+            self._installed = False
+            handlers = botocore.handlers.BUILTIN_HANDLERS
+            for i, item in enumerate(handlers):
+                if item is entry:
+                    del handlers[i]
+                    break
+            if default is not None:
+                default.events.unregister(HOOK_EVENT, self._hook, unique_id=_HOOK_ID)
+
+    def _on_before_send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+        # Clients made while installed keep this handler; after uninstall it lets requests through.
+        if not self._installed:
+            return None
+        status, headers, body = self.handle(
+            request.method, request.url, dict(request.headers.items()), request.body
+        )
+        return AWSResponse(request.url, status, headers, _RawBody(body))
+
+    # ---- request handling ------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, url: str, headers: dict[str, Any], body: Any
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Answer one HTTP request to the MGN endpoint: (status, headers, body)."""
+        parts = urlsplit(url)
+        route, match = self._route(method, parts.path)
+        if route is None or match is None:
+            err = ValidationError(f"No MGN operation for {method} {parts.path}", reason="unknownOperation")
+            return self._error_response(None, err)
+        op = route.operation
+        params: dict[str, Any] = {}
+        error: MgnError | None = None
+        result: dict[str, Any] | None = None
+        try:
+            params = self._parse(route, match, parts.query, headers, body)
+        except MgnError as exc:
+            error = exc
+        self.calls.append((op.name, params))
+        if error is None:
+            try:
+                result = self._dispatch(op, params, headers)
+            except MgnError as exc:
+                error = exc
+        if not op.name.startswith(_READ_PREFIXES):
+            self._cloudtrail(op.name, params, result, headers, error)
+        if error is not None:
+            return self._error_response(op, error)
+        return self._success_response(op, result or {})
+
+    def _route(self, method: str, path: str) -> tuple[_Route | None, re.Match[str] | None]:
+        for route in self._routes:
+            if route.method == method:
+                match = route.pattern.match(path)
+                if match:
+                    return route, match
+        return None, None
+
+    def _parse(
+        self, route: _Route, match: re.Match[str], query: str, headers: dict[str, Any], body: Any
+    ) -> dict[str, Any]:
+        raw = body.read() if hasattr(body, "read") else body
+        if isinstance(raw, str):
+            raw = raw.encode()
+        params: dict[str, Any] = {}
+        if raw:
+            try:
+                params = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ValidationError(f"Request body is not valid JSON: {exc}", reason="cannotParse") from exc
+            if not isinstance(params, dict):
+                raise ValidationError("Request body must be a JSON object", reason="cannotParse")
+        shape = route.operation.input_shape
+        members = shape.members if shape is not None else {}
+        by_location = {
+            (m.serialization.get("location"), m.serialization.get("name", n)): n
+            for n, m in members.items()
+            if m.serialization.get("location")
+        }
+        for label, value in zip(route.labels, match.groups(), strict=True):
+            params[by_location.get(("uri", label), label)] = unquote(value)
+        for key, values in parse_qs(query, keep_blank_values=True).items():
+            name = by_location.get(("querystring", key), key)
+            params[name] = values if name in members and members[name].type_name == "list" else values[-1]
+        return params
+
+    def _dispatch(
+        self, op: OperationModel, params: dict[str, Any], headers: dict[str, Any]
+    ) -> dict[str, Any]:
+        name = op.name
+        throttles = self._throttles.get(name)
+        if throttles:
+            raise ThrottlingError(f"Rate exceeded for {name}", throttles.pop(0))
+        injected = self._injected.get(name)
+        if injected:
+            raise injected.pop(0)
+        handler = self.api.operations.get(name)
+        if handler is None:
+            raise NotImplementedByEmulator(f"The MGN emulator does not implement {name}")
+        problems = validate_shape(op.input_shape, params)
+        if problems:
+            raise ValidationError(
+                f"{len(problems)} validation error(s) in {name} request: "
+                + "; ".join(f"{p.name}: {p.message}" for p in problems),
+                problems,
+            )
+        if params.get("accountID") not in (None, self.account_id):
+            raise ValidationError(
+                "accountID is not an account this service manages",
+                [FieldProblem("accountID", "unknown account")],
+                reason="other",
+            )
+        if name != "InitializeService" and not self._initialized_for(name, headers):
+            raise UninitializedError()
+        return handler(params)
+
+    def _initialized_for(self, name: str, headers: dict[str, Any]) -> bool:
+        declared = {s.name for s in self._model.operation_model(name).error_shapes}
+        if "UninitializedAccountException" not in declared:
+            return True
+        # A call signed for another Region reaches an MGN that was never initialized there.
+        return self.backend.initialized and self._request_region(headers) in (None, self.region)
+
+    @staticmethod
+    def _request_region(headers: dict[str, Any]) -> str | None:
+        auth = headers.get("Authorization") or headers.get("authorization") or ""
+        if isinstance(auth, bytes):
+            auth = auth.decode()
+        found = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/", auth)
+        return found.group(1) if found else None
+
+    # ---- responses ---------------------------------------------------------------------------------
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json",
+            "x-amzn-RequestId": self.backend.ids.uuid(),
+            **(extra or {}),
+        }
+
+    def _success_response(
+        self, op: OperationModel, result: dict[str, Any]
+    ) -> tuple[int, dict[str, str], bytes]:
+        problems = (
+            validate_shape(op.output_shape, result, skip_locations=True)
+            if op.output_shape
+            else ([FieldProblem("", "operation has no output")] if result else [])
+        )
+        if problems:
+            raise EmulatorBug(f"emulator response for {op.name} breaks the model: {problems}")
+        status = int(op.http.get("responseCode", 200))
+        body = b"" if status == 204 or op.output_shape is None else json.dumps(result).encode()
+        return status, self._headers(), body
+
+    def _error_response(
+        self, op: OperationModel | None, error: MgnError
+    ) -> tuple[int, dict[str, str], bytes]:
+        body = error.body()
+        if isinstance(error, NotImplementedByEmulator):
+            status = NotImplementedByEmulator.status
+        else:
+            shape = self._model.shape_for_error_code(error.code)
+            problems = validate_shape(shape, body, skip_locations=True)
+            if problems:
+                raise EmulatorBug(f"emulator error {error.code} breaks the model: {problems}")
+            status = int(shape.metadata["error"]["httpStatusCode"])
+        headers = self._headers({"x-amzn-ErrorType": error.code, **error.headers})
+        return status, headers, json.dumps(body).encode()
+
+    def _cloudtrail(
+        self,
+        name: str,
+        params: dict[str, Any],
+        result: dict[str, Any] | None,
+        headers: dict[str, Any],
+        error: MgnError | None,
+    ) -> None:
+        agent = headers.get("User-Agent") or headers.get("user-agent") or "unknown"
+        if isinstance(agent, bytes):
+            agent = agent.decode()
+        # Small responses are recorded; big ones (server descriptions) are left out, as CloudTrail may.
+        elements = result if result is not None and len(json.dumps(result)) <= 4096 else None
+        self.backend.emitter.api_call(
+            self.clock.now(),
+            name,
+            self._principals[-1],
+            params or None,
+            elements,
+            str(agent),
+            error=(error.code, error.message) if error else None,
+        )
+
+    def now(self) -> datetime:
+        return self.clock.now()

@@ -1,0 +1,136 @@
+"""Data replication of source servers, driven by the simulated clock.
+
+INITIATING -> INITIAL_SYNC -> CONTINUOUS, then lifecycle NOT_READY -> READY_FOR_TEST.
+The network is closed, so a configuration that routes replication over public IPs can
+never connect: the agent's connection step fails and replication STALLS until the
+configuration is corrected, after which the agent reconnects and picks up where it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from localcloud.clock import SimClock
+from localcloud.mgn.events import EventEmitter
+from localcloud.mgn.server_state import NETWORK_SETTINGS, ServerRecord, uses_public_network
+
+
+class ReplicationSimulator:
+    """Moves each server's replication forward with clock timers."""
+
+    def __init__(self, clock: SimClock, emitter: EventEmitter) -> None:
+        self._clock = clock
+        self._emitter = emitter
+
+    def _now(self) -> datetime:
+        return self._clock.now()
+
+    def _later(self, server: ServerRecord, seconds: float, step: Callable[[ServerRecord], None]) -> None:
+        # A timer only acts if nothing re-planned the server since (generation unchanged).
+        generation = server.generation
+
+        def fire() -> None:
+            if server.generation == generation:
+                step(server)
+
+        self._clock.call_later(seconds, fire)
+
+    def _replan(self, server: ServerRecord) -> None:
+        server.generation += 1
+
+    # ---- phases --------------------------------------------------------------------------
+
+    def start(self, server: ServerRecord) -> None:
+        """Agent installed: replication server is being set up."""
+        self._enter_initiating(server)
+
+    def _enter_initiating(self, server: ServerRecord) -> None:
+        self._freeze_sync(server)
+        self._replan(server)
+        if server.initial_sync_complete and server.interrupted_since is None:
+            server.interrupted_since = self._now()
+        server.repl_state = "INITIATING"
+        server.initiation_started_at = self._now()
+        server.initiation_failed_step = None
+        self._later(server, server.initiating_seconds, self._connect)
+
+    def _connect(self, server: ServerRecord) -> None:
+        """End of INITIATING: the agent tries to reach its replication server."""
+        if uses_public_network(server.replication):
+            self._stall(server)
+            return
+        server.first_byte_at = server.first_byte_at or self._now()
+        if server.initial_sync_complete:
+            self._enter_continuous(server)
+        else:
+            server.repl_state = "INITIAL_SYNC"
+            server.sync_segment_start = self._now()
+            remaining = max(0.0, server.initial_sync_seconds - server.sync_progress_seconds)
+            self._later(server, remaining, self._finish_initial_sync)
+
+    def _finish_initial_sync(self, server: ServerRecord) -> None:
+        self._freeze_sync(server)
+        server.initial_sync_complete = True
+        self._enter_continuous(server)
+        if server.lifecycle == "NOT_READY":
+            server.lifecycle = "READY_FOR_TEST"
+            # EventBridge documents this event only for the first time a server is ready.
+            if not server.ready_for_test_announced:
+                server.ready_for_test_announced = True
+                self._emitter.lifecycle_change(self._now(), server.arn, "READY_FOR_TEST")
+
+    def _enter_continuous(self, server: ServerRecord) -> None:
+        server.repl_state = "CONTINUOUS"
+        server.interrupted_since = None
+
+    def _stall(self, server: ServerRecord) -> None:
+        self._freeze_sync(server)
+        self._replan(server)
+        if server.initial_sync_complete and server.interrupted_since is None:
+            server.interrupted_since = self._now()
+        server.repl_state = "STALLED"
+        server.stalled_since = self._now()
+        server.initiation_failed_step = "CONNECT_AGENT_TO_REPLICATION_SERVER"
+        server.repl_error = {
+            "error": "FAILED_TO_CONNECT_AGENT_TO_REPLICATION_SERVER",
+            "rawError": "Agent could not reach the replication server's public IP on TCP 1500 "
+            "(no route to the internet from this network)",
+        }
+        self._emitter.stalled_change(self._now(), server.arn, stalled=True)
+
+    def _freeze_sync(self, server: ServerRecord) -> None:
+        """Bank initial-sync progress made so far (before leaving INITIAL_SYNC)."""
+        if server.repl_state == "INITIAL_SYNC" and server.sync_segment_start is not None:
+            server.sync_progress_seconds += (self._now() - server.sync_segment_start).total_seconds()
+        server.sync_segment_start = None
+
+    # ---- reactions to API calls ------------------------------------------------------------
+
+    def configuration_changed(self, server: ServerRecord, before: dict[str, object]) -> None:
+        """Replication settings were updated; react like MGN would."""
+        if not server.replicating:
+            return
+        if server.repl_state == "STALLED":
+            if not uses_public_network(server.replication):
+                # Corrected: the stall is over, the agent reconnects.
+                server.repl_error = None
+                server.stalled_since = None
+                self._emitter.stalled_change(self._now(), server.arn, stalled=False)
+                self._enter_initiating(server)
+            return
+        if any(before.get(k) != server.replication.get(k) for k in NETWORK_SETTINGS):
+            # MGN replaces the replication server; the agent has to connect again.
+            self._enter_initiating(server)
+
+    def disconnect(self, server: ServerRecord) -> None:
+        """Replication stops for good (DisconnectFromService, FinalizeCutover)."""
+        self._freeze_sync(server)
+        self._replan(server)
+        if server.repl_state == "STALLED":
+            server.stalled_since = None
+        server.repl_state = "DISCONNECTED"
+        server.repl_error = None
+        server.initiation_failed_step = None
+        server.interrupted_since = None
+        server.disconnected_at = self._now()
