@@ -1,0 +1,1 @@
+"""Helper scripts for the Makefile gates (not shipped in any Lambda artefact)."""
