@@ -65,7 +65,7 @@ test: ## Bootstrap, then run every gate (lint ... integration) and print a summa
 	  summary+=("$$(printf '%-14s %s %4ss' "$$gate" "$$status" "$$((SECONDS - start))")"); \
 	done; \
 	echo; echo "=== summary ($$((SECONDS - total_start))s) ==="; printf '  %s\n' "$${summary[@]}"; \
-	echo "gates: $$(( $(words $(GATES)) - $${#failed[@]} )) passed, $${#failed[@]} failed"; \
+	echo "gates green: $$(( $(words $(GATES)) - $${#failed[@]} )) of $(words $(GATES))"; \
 	if (( $${#failed[@]} )); then echo "failed: $${failed[*]}"; exit 1; fi
 
 .PHONY: demo

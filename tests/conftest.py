@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
@@ -26,6 +27,11 @@ LAMBDA_ENV = {
     "IDEMPOTENCY_TABLE_NAME": "idempotency",
 }
 
+
+# CI explores the same examples every run (a red CI must be reproducible); locally they vary.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 # Lambda sets these before the handler module is imported; Powertools reads them at import.
 for _key in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_TRACE_DISABLED"):
