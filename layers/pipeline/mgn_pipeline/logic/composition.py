@@ -38,4 +38,5 @@ def build_pipeline(clients: AwsClients, settings: PipelineSettings) -> Pipeline:
         actions=actions,
         guards=[enforcer.enforce_server],
         account_checks=[enforcer.enforce_templates],
+        now=utc_now,
     )
