@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -119,7 +120,8 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
             launch_subnet_id=launch,
             timings=Timings(initiating_seconds=60, initial_sync_seconds=600),
         )
-        with emulator.installed():
+        # The pipeline's records carry the simulated time, so tests can move it (recheck intervals).
+        with emulator.installed(), mock.patch("mgn_pipeline.logic.composition.utc_now", clock.now):
             dynamodb = boto3.client("dynamodb")
             _create_tables(dynamodb)
             yield Account(

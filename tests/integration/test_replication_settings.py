@@ -147,8 +147,8 @@ def test_lost_event_drift_is_repaired_at_the_next_reconcile(account: Account) ->
     server_id = replicating_server(account)
     with account.mgn.acting_as(OPERATOR):
         account.mgn_client.update_replication_configuration(sourceServerID=server_id, createPublicIP=True)
-    # The CloudTrail event is never delivered.
-
+    # The CloudTrail event is never delivered. MGN restarts replication on a network change, so the
+    # next reconcile sees a new state and re-reads the settings at once.
     report = reconcile(account)
 
     assert replication(account, server_id)["createPublicIP"] is False
@@ -156,6 +156,29 @@ def test_lost_event_drift_is_repaired_at_the_next_reconcile(account: Account) ->
     [record] = audit(account, server_id)
     assert record["trigger"] == "reconciler"
     assert record["actor"] == "unknown"  # who did it is in CloudTrail; the record says it was found late
+
+
+def test_quiet_server_is_rechecked_on_the_interval_not_at_every_reconcile(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STAGING_AREA_TAGS", '{"CostCenter": "migration"}')
+    server_id = replicating_server(account)
+    account.clock.run_until_idle(max_seconds=3600)
+    reconcile(account)  # the server reached CONTINUOUS: a state change, settings read once
+    assert replication(account, server_id)["stagingAreaTags"] == {"CostCenter": "migration"}
+    # Someone drops the tag; the event is lost. Nothing about the server's state changes.
+    account.mgn_client.update_replication_configuration(sourceServerID=server_id, stagingAreaTags={})
+    reads = account.call_count("GetReplicationConfiguration")
+
+    for _ in range(5):  # 25 minutes of reconciles on a quiet server: no settings reads
+        account.clock.advance(300)
+        reconcile(account)
+    assert account.call_count("GetReplicationConfiguration") == reads
+
+    account.clock.advance(6 * 60)  # past SETTINGS_RECHECK_MINUTES (30)
+    reconcile(account)
+    assert replication(account, server_id)["stagingAreaTags"] == {"CostCenter": "migration"}
+    assert [r["action"] for r in audit(account, server_id)][-1] == "replication-settings-repaired"
 
 
 def test_public_routing_stalls_replication_and_the_repair_unstalls_it(account: Account) -> None:

@@ -60,6 +60,9 @@ class PipelineSettings(_Settings):
     scope_tag_key: OptionalStr = Field(alias="SCOPE_TAG_KEY", default=None)
     scope_tag_value: OptionalStr = Field(alias="SCOPE_TAG_VALUE", default=None)
     allowed_launch_subnet_ids: CommaList = Field(alias="ALLOWED_LAUNCH_SUBNET_IDS", default_factory=list)
+    # A periodic reconcile re-reads a quiet server's settings only this often; changes made through
+    # the API are caught at once by their CloudTrail event. 0 re-reads at every reconcile.
+    settings_recheck_minutes: int = Field(alias="SETTINGS_RECHECK_MINUTES", default=30, ge=0, le=1440)
     launch_violation_mode: LaunchViolationMode = Field(
         alias="LAUNCH_VIOLATION_MODE", default=LaunchViolationMode.REPAIR
     )

@@ -25,6 +25,14 @@ class ServerRecord:
     replication: str
     last_trigger: str
     version: int
+    # When the guards (settings enforcement) last read this server's settings.
+    guards_checked_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    previous: ServerRecord | None
+    written: bool
 
 
 class ServerRegistry:
@@ -46,10 +54,12 @@ class ServerRegistry:
             replication=item["replication"]["S"],
             last_trigger=item["lastTrigger"]["S"],
             version=int(item["version"]["N"]),
+            guards_checked_at=item.get("guardsCheckedAt", {}).get("S"),
         )
 
-    def record(self, server: SourceServer, step: PipelineStep, trigger: str, now: datetime) -> bool:
-        """Store what we observed; write only when something changed. Returns whether it wrote.
+    def record(self, server: SourceServer, step: PipelineStep, trigger: str, now: datetime) -> Observation:
+        """Store what we observed; write only when something changed. Returns the record it found
+        and whether it wrote.
 
         The write is conditional on the version read, so two invocations racing on one server
         cannot lose a step change; the loser reports no write and the next trigger catches up.
@@ -61,7 +71,7 @@ class ServerRegistry:
             and current.replication == server.replication.value
         )
         if unchanged:
-            return False
+            return Observation(current, written=False)
         timestamp = now.isoformat()
         step_since = current.step_since if current is not None and current.step is step else timestamp
         item = {
@@ -87,6 +97,16 @@ class ServerRegistry:
             self._client.put_item(TableName=self._table, Item=item, **condition)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
+                return Observation(current, written=False)
             raise
-        return True
+        return Observation(current, written=True)
+
+    def mark_guarded(self, server_id: str, now: datetime) -> None:
+        """Remember when the guards last read the server's settings (not a state change: no version bump)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"serverId": {"S": server_id}},
+            UpdateExpression="SET guardsCheckedAt = :now",
+            ConditionExpression="attribute_exists(serverId)",
+            ExpressionAttributeValues={":now": {"S": now.isoformat()}},
+        )

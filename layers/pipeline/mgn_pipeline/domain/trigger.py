@@ -12,10 +12,12 @@ class Trigger:
     # Who made the API call that triggered us, when CloudTrail says so.
     actor: str | None = None
     event_id: str | None = None
+    # A periodic sweep (the reconciler), as opposed to a sign that something changed.
+    periodic: bool = False
 
     def __str__(self) -> str:
         return self.label
 
 
-RECONCILER = Trigger("reconciler")
+RECONCILER = Trigger("reconciler", periodic=True)
 DEPLOYMENT = Trigger("deployment")

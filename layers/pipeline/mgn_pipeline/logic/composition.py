@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from mgn_pipeline.adapters.audit import AuditTrail
@@ -39,4 +40,5 @@ def build_pipeline(clients: AwsClients, settings: PipelineSettings) -> Pipeline:
         guards=[enforcer.enforce_server],
         account_checks=[enforcer.enforce_templates],
         now=utc_now,
+        guard_recheck=timedelta(minutes=settings.settings_recheck_minutes),
     )

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from mgn_pipeline.adapters.server_registry import ServerRegistry
+from mgn_pipeline.adapters.server_registry import Observation, ServerRegistry
 from mgn_pipeline.domain.server import SourceServer
 from mgn_pipeline.domain.steps import PipelineStep, next_step
 from mgn_pipeline.domain.trigger import Trigger
@@ -45,10 +45,17 @@ class Pipeline:
         guards: Sequence[StepAction] = (),
         account_checks: Sequence[AccountCheck] = (),
         now: Callable[[], datetime] = utc_now,
+        guard_recheck: timedelta = timedelta(0),
     ) -> None:
         """``guards`` run for every server with work ahead, before its step's action: they keep
-        invariants (private replication settings) that must hold whatever the step."""
+        invariants (private replication settings) that must hold whatever the step.
+
+        Guards cost reads (MGN, EC2) per server. They always run when something happened (an
+        event, an API call, a state change); a periodic sweep runs them only when the last check
+        is older than ``guard_recheck``, so a quiet wave is not polled every few minutes.
+        """
         self._registry = registry
+        self._guard_recheck = guard_recheck
         self._actions = dict(actions or {})
         self._guards = tuple(guards)
         self._account_checks = tuple(account_checks)
@@ -61,8 +68,16 @@ class Pipeline:
 
     def advance(self, server: SourceServer, trigger: Trigger) -> Advance:
         step = next_step(server)
-        recorded = self._registry.record(server, step, trigger.label, self._now())
-        outcomes = [] if step in _IDLE_STEPS else [guard(server, trigger) for guard in self._guards]
+        now = self._now()
+        observation = self._registry.record(server, step, trigger.label, now)
+        recorded = observation.written
+        outcomes: list[str] = []
+        if step not in _IDLE_STEPS and self._guards:
+            if self._guards_due(observation, trigger, now):
+                outcomes = [guard(server, trigger) for guard in self._guards]
+                self._registry.mark_guarded(server.server_id, now)
+            else:
+                outcomes = ["settings checked recently"]
         action = self._actions.get(step)
         if action is not None:
             outcomes.append(action(server, trigger))
@@ -82,3 +97,9 @@ class Pipeline:
             },
         )
         return Advance(server.server_id, step, recorded, outcome)
+
+    def _guards_due(self, observation: Observation, trigger: Trigger, now: datetime) -> bool:
+        if not trigger.periodic or observation.written or observation.previous is None:
+            return True
+        checked = observation.previous.guards_checked_at
+        return checked is None or now - datetime.fromisoformat(checked) >= self._guard_recheck

@@ -1,0 +1,181 @@
+"""One network-health invocation: parse the request, check, store, emit metrics, notify, gate.
+
+Requests (``events/network-health-*.json``):
+
+* schedule: the EventBridge Scheduled Event (``source: aws.events``);
+* on demand: ``{}`` or ``{"requestedBy": "alice"}``;
+* gate, from Step Functions: ``{"gate": "before-test" | "before-cutover"}`` plus optional
+  ``executionArn``, ``serverIds``, ``waveId``, ``requestedBy``.
+
+Anything else raises ``InvalidHealthRequest``. A gate raises ``NetworkHealthGateFailed`` (naming the
+failing checks) after the report is stored and notified; schedule and on-demand runs return the
+report and never raise on a failing check: the metrics, the alarm and the notification carry it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from mgn_pipeline.adapters.notifier import Notifier
+from mgn_pipeline.health.errors import (
+    InvalidHealthRequest,
+    NetworkHealthGateFailed,
+    NetworkInventoryUnavailable,
+)
+from mgn_pipeline.health.inventory import InventoryReader
+from mgn_pipeline.health.model import CheckResult, HealthReport, NetworkExpectations, Status, failed
+from mgn_pipeline.health.probes import ProbeTools
+from mgn_pipeline.health.reports import HealthReportStore, notification_body, notification_subject
+from mgn_pipeline.health.runner import ApiCall, run_checks
+from mgn_pipeline.observability import logger, metrics
+
+GATES = frozenset({"before-test", "before-cutover"})
+GATE_CONTEXT_KEYS = frozenset({"executionArn", "serverIds", "waveId", "requestedBy"})
+NOTIFICATION_KIND = "network-health"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRequest:
+    trigger: str  # "schedule", "on-demand" or the gate's name
+    gate: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_request(event: object) -> HealthRequest:
+    if not isinstance(event, Mapping):
+        raise InvalidHealthRequest(f"expected a JSON object, got {type(event).__name__}")
+    if "gate" in event:
+        gate = event["gate"]
+        if gate not in GATES:
+            raise InvalidHealthRequest(f"gate must be one of {sorted(GATES)}, not {gate!r}")
+        unknown = set(event) - GATE_CONTEXT_KEYS - {"gate"}
+        if unknown:
+            raise InvalidHealthRequest(
+                f"unknown keys in a gate request: {sorted(unknown)}; allowed: {sorted(GATE_CONTEXT_KEYS)}"
+            )
+        return HealthRequest(str(gate), str(gate), {k: event[k] for k in GATE_CONTEXT_KEYS if k in event})
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        return HealthRequest("schedule")
+    if set(event) <= {"requestedBy"} and isinstance(event.get("requestedBy", ""), str):
+        return HealthRequest("on-demand", context=dict(event))
+    raise InvalidHealthRequest(
+        f"not a schedule, on-demand ({{}} or {{'requestedBy': ...}}) or gate request: keys {sorted(event)}"
+    )
+
+
+def standard_api_calls(mgn: Any, ec2: Any) -> dict[str, ApiCall]:
+    """One cheap read-only call per service whose IAM the function has: it proves endpoint policy and
+    IAM along with the path (mgn:DescribeSourceServers, ec2:DescribeAvailabilityZones)."""
+
+    def mgn_call() -> str:
+        items = mgn.describe_source_servers(filters={}, maxResults=1).get("items", [])
+        return f"mgn DescribeSourceServers answered ({len(items)} item(s) on the first page)"
+
+    def ec2_call() -> str:
+        zones = ec2.describe_availability_zones().get("AvailabilityZones", [])
+        return f"ec2 DescribeAvailabilityZones answered ({len(zones)} zones)"
+
+    return {"mgn": mgn_call, "ec2": ec2_call}
+
+
+@dataclass
+class HealthDependencies:
+    inventory: InventoryReader
+    store: HealthReportStore
+    notifier: Notifier
+    tools: ProbeTools
+    api_calls: Mapping[str, ApiCall]
+    emit_metrics: Callable[[HealthReport], None]
+
+
+def emit_check_metrics(report: HealthReport) -> None:
+    """``HealthCheckFailed`` (0/1) per check, dimension CheckId, for dashboards and per-check alarms;
+    ``HealthChecksFailed`` / ``HealthChecksWarned`` (counts) on the function's metrics, which the
+    template's alarm watches."""
+    for result in report.results:
+        with single_metric(
+            name="HealthCheckFailed", unit=MetricUnit.Count, value=1 if result.status is Status.FAIL else 0
+        ) as metric:
+            metric.add_dimension(name="CheckId", value=result.check_id)
+    metrics.add_metric(name="HealthChecksFailed", unit=MetricUnit.Count, value=len(report.failing_check_ids))
+    metrics.add_metric(
+        name="HealthChecksWarned", unit=MetricUnit.Count, value=len(report.with_status(Status.WARN))
+    )
+
+
+def build_report(
+    request: HealthRequest,
+    expectations: NetworkExpectations,
+    deps: HealthDependencies,
+    *,
+    now: datetime,
+    deadline_seconds: float,
+) -> HealthReport:
+    started = time.perf_counter()
+    forwarder: dict[str, Any] = {}
+    results: list[CheckResult]
+    try:
+        inventory = deps.inventory.read(expectations.vpc_id)
+    except NetworkInventoryUnavailable as exc:
+        # Nothing else can be judged; a gate fails closed on this one check.
+        results = [
+            failed("inventory.read", str(exc), "See the summary: fix the setting, permission or path.")
+        ]
+    else:
+        results, forwarder = run_checks(
+            inventory, expectations, deps.tools, deps.api_calls, deadline_seconds=deadline_seconds
+        )
+    return HealthReport(
+        report_id=str(uuid.uuid4()),
+        generated_at=now.isoformat(timespec="seconds"),
+        trigger=request.trigger,
+        region=expectations.region,
+        vpc_id=expectations.vpc_id,
+        results=tuple(results),
+        duration_ms=(time.perf_counter() - started) * 1000,
+        dns_forwarder=forwarder,
+    )
+
+
+def _should_notify(report: HealthReport, previous: dict[str, Any] | None) -> bool:
+    """Notify when the set of failing checks changes (new failure, or all fixed): a broken network
+    checked every few minutes would otherwise page every few minutes; the alarm stays in ALARM."""
+    before = set(previous.get("failing", [])) if previous else set()
+    return set(report.failing_check_ids) != before
+
+
+def run_network_health(
+    event: object,
+    expectations: NetworkExpectations,
+    deps: HealthDependencies,
+    *,
+    deadline_seconds: float,
+    report_ttl_days: int,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    request = parse_request(event)
+    now = now or datetime.now(UTC)
+    report = build_report(request, expectations, deps, now=now, deadline_seconds=deadline_seconds)
+    previous = deps.store.latest()
+    deps.store.save(report, now=now, ttl_days=report_ttl_days)
+    deps.emit_metrics(report)
+    logger.info("network health", extra={"summary": report.summary()})
+    if _should_notify(report, previous):
+        deps.notifier.notify(notification_subject(report), notification_body(report), NOTIFICATION_KIND)
+    if request.gate and report.failing_check_ids:
+        failing = report.with_status(Status.FAIL)
+        raise NetworkHealthGateFailed(
+            request.gate,
+            report.failing_check_ids,
+            f"Gate {request.gate} blocked by {len(failing)} failing network check(s): "
+            + "; ".join(f"{r.check_id}: {r.summary}" for r in failing)[:900]
+            + f" (report {report.report_id})",
+        )
+    return report.summary() if request.gate else report.as_dict()

@@ -1,0 +1,79 @@
+"""The network-health function's settings, parsed from the environment at invocation.
+
+Import inside the handler body, like ``mgn_pipeline.settings``: pydantic's import costs cold start.
+Variables shared with the other functions (NOTIFICATION_TOPIC_ARN, STAGING_SUBNET_ID,
+REPLICATION_SECURITY_GROUP_IDS) come from the template's Globals; the HEALTH_* ones are the function's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from mgn_pipeline.errors import SettingsError
+from mgn_pipeline.health.model import NetworkExpectations
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _cidrs(values: list[str]) -> list[str]:
+    return [str(ipaddress.ip_network(v, strict=False)) for v in values]
+
+
+CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
+CidrList = Annotated[list[str], BeforeValidator(_comma_list), AfterValidator(_cidrs)]
+
+
+class NetworkHealthSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    region: str = Field(alias="AWS_REGION", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    reports_table: str = Field(alias="HEALTH_REPORTS_TABLE_NAME", min_length=3, max_length=255)
+    notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    vpc_id: str = Field(alias="HEALTH_VPC_ID", pattern=r"^vpc-[0-9a-f]{8,17}$")
+    function_subnet_ids: CommaList = Field(alias="HEALTH_FUNCTION_SUBNET_IDS", min_length=1)
+    staging_subnet_id: str = Field(alias="STAGING_SUBNET_ID", pattern=r"^subnet-[0-9a-f]{8,17}$")
+    replication_security_group_ids: CommaList = Field(alias="REPLICATION_SECURITY_GROUP_IDS", min_length=1)
+    on_prem_cidrs: CidrList = Field(alias="HEALTH_ON_PREM_CIDRS", min_length=1)
+    # The on-prem DNS servers that forward to the Resolver; empty: the whole on-prem networks.
+    on_prem_dns_cidrs: CidrList = Field(alias="HEALTH_ON_PREM_DNS_CIDRS", default_factory=list)
+    interface_services: CommaList = Field(
+        alias="HEALTH_INTERFACE_SERVICES",
+        default_factory=lambda: ["mgn", "ec2", "s3", "sns", "states", "ssm"],
+    )
+    probe_timeout_seconds: float = Field(alias="HEALTH_PROBE_TIMEOUT_SECONDS", default=2.0, gt=0, le=10)
+    # Under the function's timeout, leaving time to store the report and notify.
+    deadline_seconds: float = Field(alias="HEALTH_DEADLINE_SECONDS", default=20.0, gt=0, le=50)
+    report_ttl_days: int = Field(alias="HEALTH_REPORT_TTL_DAYS", default=90, ge=1, le=3650)
+
+    def expectations(self) -> NetworkExpectations:
+        return NetworkExpectations(
+            region=self.region,
+            vpc_id=self.vpc_id,
+            function_subnet_ids=tuple(self.function_subnet_ids),
+            staging_subnet_id=self.staging_subnet_id,
+            replication_security_group_ids=tuple(self.replication_security_group_ids),
+            on_prem_cidrs=tuple(self.on_prem_cidrs),
+            on_prem_dns_cidrs=tuple(self.on_prem_dns_cidrs),
+            interface_services=tuple(dict.fromkeys(self.interface_services)),
+        )
+
+
+def load_health_settings(environ: Mapping[str, str] | None = None) -> NetworkHealthSettings:
+    """Parse ``environ`` (default: the process environment); a bad variable raises ``SettingsError``
+    naming it."""
+    try:
+        return NetworkHealthSettings.model_validate(dict(os.environ if environ is None else environ))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise SettingsError(f"NetworkHealthSettings cannot be read from the environment: {problems}") from exc

@@ -1,0 +1,199 @@
+"""The verdict on a test instance, from facts gathered by the adapters. Pure.
+
+A check is ``ok``, ``failed`` (the test fails) or ``pending`` (not decidable yet: the instance is
+booting, status checks initializing, post-launch actions running). Pending is not a failure and
+not a retry: the next trigger (a Launch Result event, the reconciler) looks again, until
+``verify_timeout`` turns it into a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class CheckState(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    PENDING = "pending"
+    SKIPPED = "skipped"
+
+
+class VerdictState(StrEnum):
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
+    FAIL = "fail"
+    PENDING = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    state: CheckState
+    detail: str
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceFacts:
+    """What EC2 says about the test instance (``describe_instances`` + ``describe_instance_status``)."""
+
+    instance_id: str
+    state: str  # pending | running | stopping | stopped | shutting-down | terminated | missing
+    private_ip: str | None
+    public_ips: tuple[str, ...]
+    subnet_id: str | None
+    security_group_ids: frozenset[str]
+    # ok | impaired | initializing | insufficient-data | not-applicable | None (no status yet)
+    instance_status: str | None
+    system_status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PostLaunchFacts:
+    """Configured SSM post-launch actions (launch configuration) and their status in the job."""
+
+    applies_to_test: bool
+    # action name -> mustSucceedForCutover
+    configured: Mapping[str, bool] = field(default_factory=dict)
+    # action name -> (executionStatus, failureReason)
+    statuses: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Expectations:
+    allowed_subnet_ids: frozenset[str]
+    security_group_ids: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    state: VerdictState
+    checks: tuple[Check, ...]
+
+    @property
+    def reasons(self) -> list[str]:
+        wanted = CheckState.FAILED if self.state is VerdictState.FAIL else CheckState.PENDING
+        return [c.describe() for c in self.checks if c.state is wanted]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "checks": [{"name": c.name, "state": c.state.value, "detail": c.detail} for c in self.checks],
+        }
+
+
+_PASSING_STATUS = {"ok"}
+_WAITING_STATUS = {None, "initializing", "insufficient-data"}
+
+
+def instance_checks(facts: InstanceFacts, expect: Expectations) -> list[Check]:
+    checks: list[Check] = []
+    if facts.state == "running":
+        checks.append(Check("running", CheckState.OK, "instance is running"))
+    elif facts.state == "pending":
+        checks.append(Check("running", CheckState.PENDING, "instance is still starting"))
+    else:
+        checks.append(Check("running", CheckState.FAILED, f"instance is {facts.state}"))
+    for name, status in (
+        ("instance status check", facts.instance_status),
+        ("system status check", facts.system_status),
+    ):
+        if status in _PASSING_STATUS:
+            checks.append(Check(name, CheckState.OK, "ok"))
+        elif status in _WAITING_STATUS:
+            checks.append(Check(name, CheckState.PENDING, status or "no status yet"))
+        else:
+            checks.append(Check(name, CheckState.FAILED, str(status)))
+    if facts.public_ips:
+        checks.append(
+            Check(
+                "private address only", CheckState.FAILED, f"public IP {', '.join(facts.public_ips)} present"
+            )
+        )
+    else:
+        checks.append(Check("private address only", CheckState.OK, f"private IP {facts.private_ip}"))
+    if not expect.allowed_subnet_ids:
+        checks.append(Check("allowed subnet", CheckState.SKIPPED, "no allowed subnets configured"))
+    elif facts.subnet_id in expect.allowed_subnet_ids:
+        checks.append(Check("allowed subnet", CheckState.OK, str(facts.subnet_id)))
+    else:
+        checks.append(
+            Check(
+                "allowed subnet",
+                CheckState.FAILED,
+                f"{facts.subnet_id} is not one of {sorted(expect.allowed_subnet_ids)}",
+            )
+        )
+    if not expect.security_group_ids:
+        checks.append(Check("security groups", CheckState.SKIPPED, "no expected security groups configured"))
+    elif facts.security_group_ids == expect.security_group_ids:
+        checks.append(Check("security groups", CheckState.OK, ", ".join(sorted(facts.security_group_ids))))
+    else:
+        checks.append(
+            Check(
+                "security groups",
+                CheckState.FAILED,
+                f"{sorted(facts.security_group_ids)} instead of {sorted(expect.security_group_ids)}",
+            )
+        )
+    return checks
+
+
+def post_launch_checks(facts: PostLaunchFacts) -> list[Check]:
+    if not facts.applies_to_test or not facts.configured:
+        return [Check("post-launch actions", CheckState.SKIPPED, "none configured for test launches")]
+    checks: list[Check] = []
+    for action, must_succeed in sorted(facts.configured.items()):
+        status, why = facts.statuses.get(action, ("NOT_STARTED", ""))
+        name = f"post-launch action {action}"
+        if status == "SUCCESS":
+            checks.append(Check(name, CheckState.OK, "succeeded"))
+        elif status == "FAILED":
+            detail = f"failed: {why or 'no reason given'}"
+            # An action MGN itself lets cutover proceed without is reported, not blocking.
+            checks.append(Check(name, CheckState.FAILED if must_succeed else CheckState.SKIPPED, detail))
+        else:
+            checks.append(Check(name, CheckState.PENDING, status.lower().replace("_", " ")))
+    return checks
+
+
+def port_checks(
+    ports: Sequence[int], answers: Mapping[int, bool] | None, tag_error: str | None
+) -> list[Check]:
+    if tag_error:
+        return [Check("application ports", CheckState.FAILED, tag_error)]
+    if not ports:
+        return [Check("application ports", CheckState.SKIPPED, "no ports declared")]
+    if answers is None:
+        return [Check("application ports", CheckState.PENDING, "not probed until the instance is up")]
+    return [
+        Check(
+            f"TCP {port}",
+            CheckState.OK if answers.get(port) else CheckState.FAILED,
+            "answers" if answers.get(port) else "closed or filtered",
+        )
+        for port in ports
+    ]
+
+
+def verdict(checks: Sequence[Check]) -> Verdict:
+    """Any failure fails; otherwise any pending check keeps the verdict pending; otherwise pass."""
+    states = {c.state for c in checks}
+    if CheckState.FAILED in states:
+        return Verdict(VerdictState.FAIL, tuple(checks))
+    if CheckState.PENDING in states:
+        return Verdict(VerdictState.PENDING, tuple(checks))
+    return Verdict(VerdictState.PASS, tuple(checks))
+
+
+def ready_for_probing(checks: Sequence[Check]) -> bool:
+    """Ports are probed only on a running, status-ok instance: a closed port on a booting one proves nothing."""
+    return all(
+        c.state is CheckState.OK
+        for c in checks
+        if c.name in {"running", "instance status check", "system status check"}
+    )
