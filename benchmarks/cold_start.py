@@ -8,9 +8,11 @@ interleaved with the functions, is ``import boto3; boto3.client("mgn")`` in a fr
 The child interpreters get a Lambda-like environment: region, fake credentials,
 AWS_LAMBDA_FUNCTION_NAME, and the Globals/Function ``Environment`` variables of template.yaml (with
 dummy values for intrinsics such as ``!Ref``). Their ``sys.path`` starts with the function directory
-and ``layers/pipeline``; both are copied to a temporary directory without ``__pycache__`` and the
-children run with ``-B``, so the project's code is compiled from source at every sample, as on
-Lambda (read-only code, no shipped .pyc). Installed dependencies keep their .pyc, as in a layer.
+and the pipeline layer as ``sam build`` makes it: ``layers/pipeline/Makefile`` (the layer's build)
+runs into a temporary directory, so the package carries the bytecode the layer ships. The function
+directory is copied without ``__pycache__`` and the children run with ``-B``, so the handler module
+is compiled from source at every sample, as on Lambda (read-only code). Installed dependencies keep
+their .pyc, as in the dependencies layer.
 
 Prints a table (function, median init ms, baseline ms, ratio), writes ``reports/cold_start.json``
 and exits 1 if any ratio is above the threshold (default 1.3). A benchmark, not a test: ``make bench``.
@@ -192,6 +194,25 @@ def lambda_env(
     return env
 
 
+def build_pipeline_layer(artifacts: Path) -> Path:
+    """Run the layer's own build (the Makefile sam build runs) and return its python/ directory."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(ROOT / "layers" / "pipeline"),
+            "build-PipelineLayer",
+            f"ARTIFACTS_DIR={artifacts}",
+            f"PYTHON={sys.executable}",
+        ],
+        check=True,
+        env=env,
+    )
+    return artifacts / "python"
+
+
 def run_sample(python: str, target: Target, timeout: float, clock: str) -> float:
     code = CHILD.format(paths=target.paths, statement=target.statement)
     proc = subprocess.run(
@@ -251,8 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         home = tmp_path / "home"
         home.mkdir()
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        layer = tmp_path / "opt" / "pipeline"
-        shutil.copytree(ROOT / "layers" / "pipeline", layer, ignore=ignore)
+        layer = build_pipeline_layer(tmp_path / "opt")
 
         baseline = Target(
             name="baseline: boto3.client('mgn')",
