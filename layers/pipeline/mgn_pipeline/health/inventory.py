@@ -92,6 +92,13 @@ class InventoryReader:
         self._resolver = route53resolver
         self._max_workers = max_workers
 
+    def prefix_list_cidrs(self, prefix_list_id: str) -> list[str]:
+        """The CIDRs of a customer-managed prefix list (the template's OnPremPrefixListId)."""
+        pages = self._ec2.get_paginator("get_managed_prefix_list_entries").paginate(
+            PrefixListId=prefix_list_id
+        )
+        return [entry["Cidr"] for page in pages for entry in page.get("Entries", [])]
+
     def read(self, vpc_id: str) -> NetworkInventory:
         in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
         reads: dict[str, Callable[[], Any]] = {

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from mgn_pipeline.errors import SettingsError
 from mgn_pipeline.health.model import NetworkExpectations
@@ -42,7 +50,12 @@ class NetworkHealthSettings(BaseModel):
     function_subnet_ids: CommaList = Field(alias="HEALTH_FUNCTION_SUBNET_IDS", min_length=1)
     staging_subnet_id: str = Field(alias="STAGING_SUBNET_ID", pattern=r"^subnet-[0-9a-f]{8,17}$")
     replication_security_group_ids: CommaList = Field(alias="REPLICATION_SECURITY_GROUP_IDS", min_length=1)
-    on_prem_cidrs: CidrList = Field(alias="HEALTH_ON_PREM_CIDRS", min_length=1)
+    # On-prem networks: the template passes its OnPremPrefixListId, read at invocation; a CIDR
+    # list may be given instead (or as well) for a stack run outside the template.
+    on_prem_prefix_list_id: str | None = Field(
+        alias="HEALTH_ON_PREM_PREFIX_LIST_ID", default=None, pattern=r"^pl-[0-9a-f]{8,17}$"
+    )
+    on_prem_cidrs: CidrList = Field(alias="HEALTH_ON_PREM_CIDRS", default_factory=list)
     # The on-prem DNS servers that forward to the Resolver; empty: the whole on-prem networks.
     on_prem_dns_cidrs: CidrList = Field(alias="HEALTH_ON_PREM_DNS_CIDRS", default_factory=list)
     interface_services: CommaList = Field(
@@ -54,14 +67,23 @@ class NetworkHealthSettings(BaseModel):
     deadline_seconds: float = Field(alias="HEALTH_DEADLINE_SECONDS", default=20.0, gt=0, le=50)
     report_ttl_days: int = Field(alias="HEALTH_REPORT_TTL_DAYS", default=90, ge=1, le=3650)
 
-    def expectations(self) -> NetworkExpectations:
+    @model_validator(mode="after")
+    def _on_prem_named(self) -> NetworkHealthSettings:
+        if not self.on_prem_cidrs and not self.on_prem_prefix_list_id:
+            raise ValueError(
+                "set HEALTH_ON_PREM_PREFIX_LIST_ID or HEALTH_ON_PREM_CIDRS: the on-prem networks"
+            )
+        return self
+
+    def expectations(self, prefix_list_cidrs: Sequence[str] = ()) -> NetworkExpectations:
+        on_prem = tuple(dict.fromkeys([*self.on_prem_cidrs, *_cidrs(list(prefix_list_cidrs))]))
         return NetworkExpectations(
             region=self.region,
             vpc_id=self.vpc_id,
             function_subnet_ids=tuple(self.function_subnet_ids),
             staging_subnet_id=self.staging_subnet_id,
             replication_security_group_ids=tuple(self.replication_security_group_ids),
-            on_prem_cidrs=tuple(self.on_prem_cidrs),
+            on_prem_cidrs=on_prem,
             on_prem_dns_cidrs=tuple(self.on_prem_dns_cidrs),
             interface_services=tuple(dict.fromkeys(self.interface_services)),
         )
