@@ -11,6 +11,8 @@ MAKEFLAGS += --no-builtin-rules --warn-undefined-variables
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
+# The demo, benchmarks and tools import the layer's package and localcloud from the source tree.
+export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/pipeline
 
 # --- interpreters -----------------------------------------------------------------------------
 PYENV_ROOT_DIR := $(shell pyenv root 2>/dev/null)
@@ -73,11 +75,12 @@ demo: $(VENV_STAMP) ## Run the end-to-end demo against the emulated AWS (localcl
 	$(PY) -m localcloud.demo
 
 .PHONY: bench
-bench: $(VENV_STAMP) ## Cold-start benchmark (reports/cold_start.json) + localcloud.bench if present
+bench: $(VENV_STAMP) ## Every benchmark: cold start, wave of 200 servers, health checks, ... (reports/*.json)
 	$(PY) benchmarks/cold_start.py
-	@if [ -f localcloud/bench.py ] || [ -f localcloud/bench/__main__.py ]; then \
-	  echo "+ $(PY) -m localcloud.bench"; $(PY) -m localcloud.bench; \
-	else echo "bench: localcloud.bench not present, skipped"; fi
+	$(PY) -m localcloud.bench
+	@for script in $(filter-out benchmarks/cold_start.py,$(wildcard benchmarks/*.py)); do \
+	  echo "+ $(PY) $$script"; $(PY) $$script || exit 1; \
+	done
 
 ##@ Gates
 

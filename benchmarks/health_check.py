@@ -32,12 +32,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "pipeline")]
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from localcloud.listeners import SilentListener, TlsListener, make_certificates  # noqa: E402
 from localcloud.vpc import build_closed_vpc  # noqa: E402
 from mgn_pipeline.health.inventory import InventoryReader  # noqa: E402
 from mgn_pipeline.health.model import NetworkExpectations, Status  # noqa: E402
 from mgn_pipeline.health.probes import ProbeTools  # noqa: E402
 from mgn_pipeline.health.runner import run_checks  # noqa: E402
-from tests.onprem.listeners import SilentListener, TlsListener, make_certificates  # noqa: E402
 
 REGION = "us-east-1"
 SERVICES = (

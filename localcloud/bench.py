@@ -37,11 +37,11 @@ def run_wave(servers: int, max_simulated_hours: float = 6.0) -> dict[str, Any]:
             cloud.clock.advance(300)
             simulated += 300
             registry = cloud.registry()
-            if all(registry.get(sid, {}).get("step") == "START_TEST" for sid in server_ids):
+            if all(registry.get(sid, {}).get("step") == "OPEN_CUTOVER_GATE" for sid in server_ids):
                 break
         else:
             raise RuntimeError(
-                f"the wave did not reach START_TEST within {max_simulated_hours} simulated hours"
+                f"the wave did not pass its tests within {max_simulated_hours} simulated hours"
             )
         wall = time.perf_counter() - started
         per_server = {
@@ -53,7 +53,7 @@ def run_wave(servers: int, max_simulated_hours: float = 6.0) -> dict[str, Any]:
         )
         return {
             "servers": servers,
-            "phase": "agent installed -> replication settings enforced -> READY_FOR_TEST recorded",
+            "phase": "agent installed -> settings enforced -> replicated -> test launched and verified -> READY_FOR_CUTOVER",
             "wall_seconds": round(wall, 2),
             "servers_per_second": round(servers / wall, 2),
             "simulated_minutes": round(simulated / 60),

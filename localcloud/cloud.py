@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from unittest import mock
 
 import boto3
 from moto import mock_aws
@@ -23,9 +23,11 @@ from localcloud.clock import SimClock
 from localcloud.eventbus import LocalEventBus
 from localcloud.functions import LocalStack, deploy_stack
 from localcloud.mgn import MgnEmulator, Timings
+from localcloud.network import simulated_network
 from localcloud.stepfunctions import SFN_MOCK_CONFIG
 from localcloud.template import Template
 from localcloud.vpc import ClosedVpc, build_closed_vpc
+from mgn_pipeline.clock import use_clock
 
 REGION = "us-east-1"
 ACCOUNT_ID = "111122223333"
@@ -83,7 +85,8 @@ class LocalCloud:
                 ec2_client=boto3.session.Session().client("ec2", region_name=REGION),
             )
             counter = CallCounter()
-            with mgn.installed(), counter.installed():
+            network = simulated_network(boto3.client("ec2"), vpc.vpc_id, REGION)
+            with mgn.installed(), counter.installed(), network as probe_tools:
                 template = Template.load()
                 stack_parameters = {
                     **vpc.template_parameters(),
@@ -94,6 +97,9 @@ class LocalCloud:
                 with counter.not_counting():
                     stack = deploy_stack(template, clock, stack_parameters)
                     inbox_url = _subscribe_inbox(stack.refs["NotificationTopic"])
+                # The health function probes DNS and TLS as a function in the VPC would.
+                health = stack.functions.handler("NetworkHealthFunction")
+                sys.modules[health.__module__].probe_tools = probe_tools
                 bus = LocalEventBus(template, stack.functions, clock)
                 mgn.subscribe(bus.put_events)
                 if schedules:
@@ -167,7 +173,7 @@ class _OperatorClient:
 @contextmanager
 def _pipeline_on(clock: SimClock) -> Iterator[None]:
     """The pipeline's records (steps, audit) carry simulated time, like everything else here."""
-    with mock.patch("mgn_pipeline.logic.composition.utc_now", clock.now):
+    with use_clock(clock.now):
         yield
 
 

@@ -122,23 +122,31 @@ def run_demo(out: TextIO) -> int:
             f"EventBridge will lose the READY_FOR_TEST event of {LOSES_ITS_READY_EVENT} (best-effort delivery)"
         )
         cloud.bus.drop_next(1, detail_type="MGN Source Server Lifecycle State Change")
-        view.run(2400)
-
+        view.say(f"{FAILS_ITS_TEST} will fail every test launch (its boot volume cannot be converted)")
+        keep_failing(cloud, by_name[FAILS_ITS_TEST])
         view.say(
-            "All replicating. Test launches (as a person would start them until the pipeline's "
-            f"own test-launch step lands); {FAILS_ITS_TEST} will fail to launch"
+            "From READY_FOR_TEST on the pipeline tests each server by itself: health gate, launch "
+            "queue, one start_test job per batch, verification, READY_FOR_CUTOVER"
         )
-        cloud.mgn.fail_next_launch(
-            by_name[FAILS_ITS_TEST], "Failed to launch test instance: insufficient capacity"
-        )
-        operator.start_test(sourceServerIDs=list(view.names))
-        for server_id in view.names:
-            view.note(server_id, "test launch started")
-        view.run(900)
+        view.run(5400)
 
         print_summary(cloud, view, out)
         failures = cloud.stack.queue_messages("FunctionFailureDLQ")
         return 1 if failures else 0
+
+
+def keep_failing(cloud: LocalCloud, server_id: str) -> None:
+    """Every launch of the server fails, as a broken image would: the pipeline retries, then asks a person."""
+    reason = "Failed to launch test instance: the boot volume cannot be converted"
+    cloud.mgn.fail_next_launch(server_id, reason)
+
+    def rearm(event: dict[str, object]) -> None:
+        detail = event.get("detail")
+        failed = isinstance(detail, dict) and detail.get("state") == "TEST_LAUNCH_FAILED"
+        if failed and server_id in str(event.get("resources")):
+            cloud.mgn.fail_next_launch(server_id, reason)
+
+    cloud.mgn.subscribe(rearm)
 
 
 def print_summary(cloud: LocalCloud, view: LiveView, out: TextIO) -> None:

@@ -81,6 +81,7 @@ class LocalEventBus:
         self._delay: list[float] = []
         self._reorder_window_s = 0.0
         self._fail_delivery = 0
+        self._fail_delivery_rule: str | None = None
         self._schedule_generation = 0  # bumped by start/stop so stale timers stop re-arming
         self._schedules_on = False
 
@@ -126,9 +127,10 @@ class LocalEventBus:
         """From now on add a seeded random delay in [0, window) to each delivery (0 turns it off)."""
         self._reorder_window_s = window_seconds
 
-    def fail_delivery_next(self, n: int = 1) -> None:
-        """The next ``n`` delivery attempts to a target fail (target throttled or unreachable)."""
+    def fail_delivery_next(self, n: int = 1, rule: str | None = None) -> None:
+        """The next ``n`` delivery attempts to a target (of ``rule``, or any) fail (throttled or unreachable)."""
         self._fail_delivery += n
+        self._fail_delivery_rule = rule
 
     def _take_drop(self, event: Event) -> bool:
         for i, (remaining, detail_type) in enumerate(self._drop):
@@ -205,7 +207,7 @@ class LocalEventBus:
         self.clock.call_later(delay_s, lambda: self._deliver(rule, event, attempt, first_seen))
 
     def _deliver(self, rule: Rule, event: Event, attempt: int, put_at: datetime) -> None:
-        if self._fail_delivery:
+        if self._fail_delivery and self._fail_delivery_rule in (None, rule.name):
             self._fail_delivery -= 1
             self.stats[rule.name]["failed_attempts"] += 1
             age = (self.clock.now() - put_at).total_seconds()

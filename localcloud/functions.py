@@ -416,12 +416,15 @@ def deploy_stack(
         refs[logical_id] = name
         refs[f"{logical_id}.Arn"] = f"arn:aws:{_service_of(rtype)}:{region}:{account}:{name}"
         if rtype == "AWS::DynamoDB::Table":
-            desc = dynamodb.create_table(
-                TableName=name,
-                KeySchema=props["KeySchema"],
-                AttributeDefinitions=props["AttributeDefinitions"],
-                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
-            )["TableDescription"]
+            table: dict[str, Any] = {
+                "TableName": name,
+                "KeySchema": props["KeySchema"],
+                "AttributeDefinitions": props["AttributeDefinitions"],
+                "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+            }
+            if props.get("GlobalSecondaryIndexes"):
+                table["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            desc = dynamodb.create_table(**table)["TableDescription"]
             refs[f"{logical_id}.Arn"] = desc["TableArn"]
             ttl = props.get("TimeToLiveSpecification")
             if ttl and ttl.get("Enabled"):

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
-from unittest import mock
 
 import boto3
 import pytest
@@ -17,6 +16,7 @@ from moto import mock_aws
 
 from localcloud.clock import SimClock
 from localcloud.mgn import MgnEmulator, Timings
+from mgn_pipeline.clock import use_clock
 
 
 @dataclass
@@ -121,7 +121,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
             timings=Timings(initiating_seconds=60, initial_sync_seconds=600),
         )
         # The pipeline's records carry the simulated time, so tests can move it (recheck intervals).
-        with emulator.installed(), mock.patch("mgn_pipeline.logic.composition.utc_now", clock.now):
+        with emulator.installed(), use_clock(clock.now):
             dynamodb = boto3.client("dynamodb")
             _create_tables(dynamodb)
             yield Account(
@@ -135,3 +135,21 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
                 replication_security_group_id=replication_sg,
                 notifications=inbox,
             )
+
+
+@pytest.fixture
+def pipeline_log(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The messages the pipeline's logger writes (Powertools writes JSON to the stdout it found at
+    import, out of reach of caplog and capsys, so the calls are recorded where they are made)."""
+    from mgn_pipeline.observability import logger
+
+    messages: list[str] = []
+    for level in ("info", "warning", "error"):
+        original = getattr(logger, level)
+
+        def record(msg: object, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            messages.append(str(msg))
+            return _original(msg, *args, **kwargs)
+
+        monkeypatch.setattr(logger, level, record)
+    return messages

@@ -24,12 +24,12 @@ import pytest
 from moto import mock_aws
 
 from localcloud.clock import SimClock
+from localcloud.listeners import Certificates, TlsListener, make_certificates
 from localcloud.mgn import MgnEmulator
 from localcloud.vpc import ClosedVpc, build_closed_vpc
 from mgn_pipeline.health.errors import InvalidHealthRequest, NetworkHealthGateFailed
 from mgn_pipeline.health.probes import ProbeTools
 from tests.conftest import LAMBDA_ENV, FakeLambdaContext, load_event
-from tests.onprem.listeners import Certificates, TlsListener, make_certificates
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"

@@ -217,7 +217,7 @@ def test_schedule_fires_every_five_minutes_and_dead_letters_by_event_age(
     assert fired[0]["resources"] == [stack.refs[f"{SCHEDULE}.Arn"]]
     assert [e["time"][11:16] for e in fired] == ["08:05", "08:10", "08:15", "08:20", "08:25", "08:30"]
 
-    bus.fail_delivery_next(3)  # the next firing: first try and both retries fail
+    bus.fail_delivery_next(3, rule=SCHEDULE)  # the next firing: first try and both retries fail
     clock.advance(300 + 10)
     assert len(received["ReconcilerFunction"]) == 6
     assert bus.stats[SCHEDULE]["dead_lettered"] == 1

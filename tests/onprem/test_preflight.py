@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.onprem.listeners import Certificates, DnsListener, TcpListener, TlsListener, make_certificates
+from localcloud.listeners import Certificates, DnsListener, TcpListener, TlsListener, make_certificates
 
 SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "onprem_preflight.py"
 PYENV = Path("/root/.pyenv/versions")

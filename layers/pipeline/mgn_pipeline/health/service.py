@@ -18,12 +18,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from mgn_pipeline.adapters.notifier import Notifier
+from mgn_pipeline.clock import utc_now
 from mgn_pipeline.health.errors import (
     InvalidHealthRequest,
     NetworkHealthGateFailed,
@@ -161,7 +162,7 @@ def run_network_health(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     request = parse_request(event)
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     report = build_report(request, expectations, deps, now=now, deadline_seconds=deadline_seconds)
     previous = deps.store.latest()
     deps.store.save(report, now=now, ttl_days=report_ttl_days)

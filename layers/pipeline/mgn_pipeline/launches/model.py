@@ -45,6 +45,8 @@ class QueueItem:
     attempt: int
     hostname: str = ""
     job_id: str | None = None
+    # The job of the previous (failed) attempt, kept while a retry waits.
+    last_job_id: str | None = None
     claim_id: str | None = None
     claimed_at: str | None = None
     instance_id: str | None = None

@@ -56,6 +56,7 @@ def item_from_dynamodb(item: Mapping[str, Any]) -> QueueItem:
             attempt=int(item["attempt"]["N"]),
             hostname=_str(item, "hostname") or "",
             job_id=_str(item, "jobId"),
+            last_job_id=_str(item, "lastJobId") or None,
             claim_id=_str(item, "claimId"),
             claimed_at=_str(item, "claimedAt"),
             instance_id=_str(item, "instanceId"),
@@ -96,7 +97,9 @@ class LaunchQueue:
         return [item_from_dynamodb(i) for page in pages for i in page.get("Items", [])]
 
     # ------------------------------------------------------------------ transitions
-    def enqueue(self, current: QueueItem | None, server_id: str, hostname: str, attempt: int, now: datetime) -> bool:
+    def enqueue(
+        self, current: QueueItem | None, server_id: str, hostname: str, attempt: int, now: datetime
+    ) -> bool:
         return self._write(
             server_id,
             current,
@@ -114,7 +117,9 @@ class LaunchQueue:
             now=now,
         )
 
-    def block(self, current: QueueItem | None, server_id: str, hostname: str, reasons: Sequence[str], now: datetime) -> bool:
+    def block(
+        self, current: QueueItem | None, server_id: str, hostname: str, reasons: Sequence[str], now: datetime
+    ) -> bool:
         """Record failed preconditions; writes (returns True) only when the reasons changed."""
         key = " | ".join(reasons)
         condition, values = self._expect(current)
@@ -154,9 +159,14 @@ class LaunchQueue:
             {":launching": {"S": LaunchStatus.LAUNCHING.value}, ":c": {"S": claim_id}},
         )
 
-    def release(self, item: QueueItem, reason: str, eligible_at: datetime, now: datetime, refused: bool) -> bool:
+    def release(
+        self, item: QueueItem, reason: str, eligible_at: datetime, now: datetime, refused: bool
+    ) -> bool:
         """Back to QUEUED (same attempt) after MGN did not take the server; never lost."""
-        values: dict[str, Any] = {":launching": {"S": LaunchStatus.LAUNCHING.value}, ":a": {"N": str(item.attempt)}}
+        values: dict[str, Any] = {
+            ":launching": {"S": LaunchStatus.LAUNCHING.value},
+            ":a": {"N": str(item.attempt)},
+        }
         condition = "#s = :launching AND attempt = :a AND attribute_not_exists(jobId)"
         if item.claim_id:
             condition += " AND claimId = :c"
@@ -177,9 +187,15 @@ class LaunchQueue:
             values,
         )
 
-    def adopt(self, current: QueueItem | None, server_id: str, hostname: str, job_id: str, now: datetime) -> bool:
+    def adopt(
+        self, current: QueueItem | None, server_id: str, hostname: str, job_id: str, now: datetime
+    ) -> bool:
         """A test launch the batcher did not record (someone else's, or ours before a crash)."""
-        attempt = 1 if current is None else current.attempt + (current.status in {LaunchStatus.PASSED, LaunchStatus.FAILED})
+        attempt = (
+            1
+            if current is None
+            else current.attempt + (current.status in {LaunchStatus.PASSED, LaunchStatus.FAILED})
+        )
         return self._write(
             server_id,
             current,
@@ -199,14 +215,23 @@ class LaunchQueue:
         return self._write(
             item.server_id,
             item,
-            {"status": LaunchStatus.VERIFYING.value, "jobId": job_id, "instanceId": instance_id, "verifyingSince": now.isoformat()},
+            {
+                "status": LaunchStatus.VERIFYING.value,
+                "jobId": job_id,
+                "instanceId": instance_id,
+                "verifyingSince": now.isoformat(),
+            },
             remove=[],
             now=now,
             job_id=job_id,
         )
 
     def passed(self, item: QueueItem, verdict: Mapping[str, Any], cleanup: bool, now: datetime) -> bool:
-        fields: dict[str, Any] = {"status": LaunchStatus.PASSED.value, "verdict": json.dumps(verdict, sort_keys=True), "reasons": []}
+        fields: dict[str, Any] = {
+            "status": LaunchStatus.PASSED.value,
+            "verdict": json.dumps(verdict, sort_keys=True),
+            "reasons": [],
+        }
         if cleanup:
             fields.update(self._pending(PendingWork.CLEANUP, now))
         return self._write(item.server_id, item, fields, remove=[], now=now, job_id=item.job_id)
@@ -246,8 +271,13 @@ class LaunchQueue:
         else:
             remove = list(_PENDING_FIELDS)
         return self._write(
-            item.server_id, item, fields, remove=remove, now=now,
-            extra="pendingWork = :work", extra_values={":work": {"S": PendingWork.CLEANUP.value}},
+            item.server_id,
+            item,
+            fields,
+            remove=remove,
+            now=now,
+            extra="pendingWork = :work",
+            extra_values={":work": {"S": PendingWork.CLEANUP.value}},
         )
 
     def defer(self, item: QueueItem, reason: str, eligible_at: datetime, now: datetime) -> bool:
@@ -301,7 +331,12 @@ class LaunchQueue:
         return self._update(server_id, {**fields, "updatedAt": now.isoformat()}, remove, condition, values)
 
     def _update(
-        self, server_id: str, fields: Mapping[str, Any], remove: Sequence[str], condition: str, values: dict[str, Any]
+        self,
+        server_id: str,
+        fields: Mapping[str, Any],
+        remove: Sequence[str],
+        condition: str,
+        values: dict[str, Any],
     ) -> bool:
         names: dict[str, str] = {"#s": "status"}
         sets: list[str] = []
@@ -309,6 +344,8 @@ class LaunchQueue:
             names[f"#f{i}"] = name
             values[f":f{i}"] = _av(value)
             sets.append(f"#f{i} = :f{i}")
+        if "#s" not in condition:
+            del names["#s"]  # DynamoDB refuses unused expression names
         removes = [name for name in remove if name not in fields]
         for i, name in enumerate(removes):
             names[f"#r{i}"] = name

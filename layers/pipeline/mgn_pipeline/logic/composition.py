@@ -11,15 +11,25 @@ from mgn_pipeline.adapters.launch_templates import LaunchTemplates
 from mgn_pipeline.adapters.mgn import MgnGateway
 from mgn_pipeline.adapters.notifier import Notifier
 from mgn_pipeline.adapters.server_registry import ServerRegistry
+from mgn_pipeline.clock import utc_now
 from mgn_pipeline.domain.steps import PipelineStep
-from mgn_pipeline.logic.pipeline import Pipeline, StepAction, utc_now
+from mgn_pipeline.launches.gate import CutoverGateStarter
+from mgn_pipeline.launches.probe import TcpProber
+from mgn_pipeline.launches.wiring import build_test_launch_actions
+from mgn_pipeline.logic.pipeline import Pipeline, StepAction
 from mgn_pipeline.logic.replication_settings import Scope, SettingsEnforcer
 
 if TYPE_CHECKING:  # pydantic is loaded at invocation, not at import: see settings.py
     from mgn_pipeline.settings import PipelineSettings
 
 
-def build_pipeline(clients: AwsClients, settings: PipelineSettings) -> Pipeline:
+def build_pipeline(
+    clients: AwsClients,
+    settings: PipelineSettings,
+    *,
+    cutover_gate: CutoverGateStarter | None = None,
+    prober: TcpProber | None = None,
+) -> Pipeline:
     gateway = MgnGateway(clients.mgn)
     enforcer = SettingsEnforcer(
         gateway=gateway,
@@ -34,6 +44,9 @@ def build_pipeline(clients: AwsClients, settings: PipelineSettings) -> Pipeline:
     # Capabilities register the action of their step here as they land; a step without one is
     # recorded (so status shows where the server waits) and nothing else happens to the server.
     actions: dict[PipelineStep, StepAction] = {}
+    actions.update(
+        build_test_launch_actions(clients, settings, gate=cutover_gate, prober=prober, now=utc_now)
+    )
     return Pipeline(
         ServerRegistry(clients.dynamodb, settings.servers_table),
         actions=actions,

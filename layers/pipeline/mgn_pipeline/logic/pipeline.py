@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from mgn_pipeline.adapters.server_registry import Observation, ServerRegistry
+from mgn_pipeline.clock import utc_now
 from mgn_pipeline.domain.server import SourceServer
 from mgn_pipeline.domain.steps import PipelineStep, next_step
 from mgn_pipeline.domain.trigger import Trigger
@@ -31,10 +32,6 @@ class Advance:
     step: PipelineStep
     recorded: bool
     outcome: str
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Pipeline:

@@ -1,0 +1,31 @@
+"""The cutover gate state machine's tasks (precheck, approval request, cutover, verify, finalize, rollback)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mgn_pipeline.adapters.clients import AwsClients
+from mgn_pipeline.cutover.tasks import run_task
+from mgn_pipeline.cutover.wiring import CutoverClients, build_gate
+from mgn_pipeline.errors import SettingsError
+from mgn_pipeline.launches.probe import TcpProber
+from mgn_pipeline.observability import logger, metrics, trace_handler
+
+clients = AwsClients()
+extra = CutoverClients(clients)
+dynamodb = clients.dynamodb  # every task reads the gate record: created during init
+# TCP probes of the cutover instance; tests replace this.
+prober: TcpProber | None = None
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+@trace_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from mgn_pipeline.cutover.settings import CutoverSettings, load_settings  # pydantic: see settings.py
+
+    gate = build_gate(clients, load_settings(CutoverSettings), prober=prober, extra=extra)
+    if gate is None:
+        raise SettingsError("CUTOVER_GATE_TABLE_NAME is not set: the cutover gate is not configured")
+    logger.append_keys(server_id=event.get("serverId"), task=event.get("task"), attempt=event.get("attempt"))
+    return run_task(gate, event)

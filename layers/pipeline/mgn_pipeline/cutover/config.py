@@ -1,0 +1,30 @@
+"""The cutover gate's configuration as plain values (parsed from settings at invocation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mgn_pipeline.launches.config import DEFAULT_APP_PORTS_TAG
+
+# The job tag that marks a cutover launch as one attempt's (server#attempt), so a retried task adopts it.
+GATE_TAG = "mgn-pipeline:cutover-gate"
+
+
+@dataclass(frozen=True, slots=True)
+class CutoverConfig:
+    gate_table: str
+    health_table: str
+    state_machine_arn: str | None
+    approval_document: str
+    approval_topic_arn: str
+    approvers: tuple[str, ...]
+    account_id: str | None = None
+    max_lag_seconds: int = 900
+    health_max_age_minutes: int = 60
+    # Seconds after finalize before MarkAsArchived; None: never archive.
+    archive_after_seconds: int | None = None
+    allowed_subnet_ids: frozenset[str] = frozenset()
+    expected_security_group_ids: frozenset[str] = frozenset()
+    app_ports_tag: str = DEFAULT_APP_PORTS_TAG
+    default_app_ports: tuple[int, ...] = ()
+    probe_timeout_seconds: float = 2.0

@@ -1,0 +1,238 @@
+"""The gate table: one DynamoDB item per server (hash key ``serverId``), KMS-encrypted.
+
+It is the only place a Step Functions task token is kept (never in SSM parameters, events or logs).
+Every write is a transition conditional on the attempt and the status read, so duplicated and
+reordered triggers (events, the reconciler, the CLI) make each transition once: the loser's
+condition fails and it does nothing more.
+
+Resolving a waiting task moves the token into an *outbox* in the same conditional write, then
+sends it; a crash between the two leaves the outbox, which the next trigger sends again (Step
+Functions completes a token at most once, so a repeated send is harmless).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mgn_pipeline.cutover.model import GateStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    """A task result decided but maybe not yet delivered to Step Functions."""
+
+    token: str
+    error: str | None = None  # None: SendTaskSuccess with ``output``; else SendTaskFailure
+    cause: str = ""
+    output: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GateRecord:
+    server_id: str
+    attempt: int
+    status: GateStatus
+    test_job_id: str | None = None
+    execution_arn: str | None = None
+    task_token: str | None = None
+    automation_execution_id: str | None = None
+    cutover_job_id: str | None = None
+    instance_id: str | None = None
+    decision: Mapping[str, Any] | None = None
+    outbox: Outbox | None = None
+    reason: str | None = None
+    updated_at: str = ""
+
+    @property
+    def execution_name(self) -> str:
+        return f"{self.server_id}-{self.attempt}"
+
+
+def _av(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): _av(v) for k, v in value.items() if v is not None}}
+    raise TypeError(f"cannot store {type(value).__name__} in the gate table")
+
+
+def _s(item: Mapping[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    return str(value["S"]) if value and "S" in value else None
+
+
+def record_from_item(item: Mapping[str, Any]) -> GateRecord:
+    outbox = None
+    if "outbox" in item:
+        box = item["outbox"]["M"]
+        outbox = Outbox(
+            token=box["token"]["S"],
+            error=_s(box, "error"),
+            cause=_s(box, "cause") or "",
+            output=json.loads(_s(box, "output") or "{}"),
+        )
+    decision = _s(item, "decision")
+    return GateRecord(
+        server_id=item["serverId"]["S"],
+        attempt=int(item["attempt"]["N"]),
+        status=GateStatus(item["status"]["S"]),
+        test_job_id=_s(item, "testJobId"),
+        execution_arn=_s(item, "executionArn"),
+        task_token=_s(item, "taskToken"),
+        automation_execution_id=_s(item, "automationExecutionId"),
+        cutover_job_id=_s(item, "cutoverJobId"),
+        instance_id=_s(item, "instanceId"),
+        decision=json.loads(decision) if decision else None,
+        outbox=outbox,
+        reason=_s(item, "reason"),
+        updated_at=_s(item, "updatedAt") or "",
+    )
+
+
+class GateStore:
+    """Takes an injected ``boto3.client("dynamodb")``."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get(self, server_id: str) -> GateRecord | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"serverId": {"S": server_id}}, ConsistentRead=True
+        ).get("Item")
+        return record_from_item(item) if item else None
+
+    def open(
+        self,
+        server_id: str,
+        attempt: int,
+        test_job_id: str | None,
+        previous: GateRecord | None,
+        now: datetime,
+    ) -> bool:
+        """Claim attempt ``attempt`` (a new item, or the next attempt of a closed one)."""
+        item = {
+            "serverId": {"S": server_id},
+            "attempt": {"N": str(attempt)},
+            "status": {"S": GateStatus.OPENING.value},
+            "openedAt": {"S": now.isoformat()},
+            "updatedAt": {"S": now.isoformat()},
+        }
+        if test_job_id:
+            item["testJobId"] = {"S": test_job_id}
+        if previous is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(serverId)"}
+        else:
+            condition = {
+                "ConditionExpression": "attempt = :a AND #s = :s",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {
+                    ":a": {"N": str(previous.attempt)},
+                    ":s": {"S": previous.status.value},
+                },
+            }
+        return self._conditional(lambda: self._client.put_item(TableName=self._table, Item=item, **condition))
+
+    def transition(
+        self,
+        server_id: str,
+        attempt: int,
+        expected: Iterable[GateStatus],
+        new: GateStatus,
+        now: datetime,
+        *,
+        set_fields: Mapping[str, Any] | None = None,
+        remove: Iterable[str] = (),
+        token: str | None = None,
+        outbox: Outbox | None = None,
+        require_token: bool = False,
+    ) -> GateRecord | None:
+        """Move the record from one of ``expected`` to ``new`` (same attempt); the new record, or None
+        if the record was not in an expected state (someone else made the transition)."""
+        values: dict[str, Any] = {
+            ":a": {"N": str(attempt)},
+            ":new": {"S": new.value},
+            ":now": {"S": now.isoformat()},
+        }
+        names: dict[str, str] = {"#s": "status"}
+        sets = ["#s = :new", "updatedAt = :now"]
+        fields: dict[str, Any] = dict(set_fields or {})
+        if token is not None:
+            fields["taskToken"] = token
+        if outbox is not None:
+            fields["outbox"] = {
+                "token": outbox.token,
+                "error": outbox.error,
+                "cause": outbox.cause,
+                "output": json.dumps(dict(outbox.output), default=str),
+            }
+        for i, (key, value) in enumerate(fields.items()):
+            if value is None:
+                continue
+            names[f"#f{i}"] = key
+            values[f":f{i}"] = _av(json.dumps(value, default=str) if key == "decision" else value)
+            sets.append(f"#f{i} = :f{i}")
+        removed = [r for r in remove if r not in fields]
+        if outbox is not None and "taskToken" not in fields:
+            removed.append("taskToken")
+        expected_names = []
+        for i, status in enumerate(dict.fromkeys(expected)):
+            values[f":e{i}"] = {"S": status.value}
+            expected_names.append(f":e{i}")
+        condition = f"attempt = :a AND #s IN ({', '.join(expected_names)})"
+        if require_token:
+            condition += " AND attribute_exists(taskToken)"
+        expression = "SET " + ", ".join(sets)
+        if removed:
+            expression += " REMOVE " + ", ".join(dict.fromkeys(removed))
+        result: dict[str, Any] = {}
+
+        def update() -> None:
+            result.update(
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"serverId": {"S": server_id}},
+                    UpdateExpression=expression,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                )
+            )
+
+        if not self._conditional(update):
+            return None
+        return record_from_item(result["Attributes"])
+
+    def clear_outbox(self, server_id: str, token: str) -> None:
+        def update() -> None:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"serverId": {"S": server_id}},
+                UpdateExpression="REMOVE outbox",
+                ConditionExpression="outbox.#t = :t",
+                ExpressionAttributeNames={"#t": "token"},
+                ExpressionAttributeValues={":t": {"S": token}},
+            )
+
+        self._conditional(update)
+
+    @staticmethod
+    def _conditional(call: Any) -> bool:
+        try:
+            call()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

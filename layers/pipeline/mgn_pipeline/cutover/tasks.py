@@ -1,0 +1,68 @@
+"""The state machine's Lambda tasks: one function, the task named in the payload."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mgn_pipeline.cutover.service import CutoverGate
+from mgn_pipeline.errors import InvalidEventError
+
+TASKS = frozenset(
+    {
+        "precheck",
+        "wait-ready",
+        "request-approval",
+        "record-rejection",
+        "recheck",
+        "withdraw-approval",
+        "start-cutover",
+        "verify",
+        "finalize",
+        "archive",
+        "rollback",
+        "record-blocked",
+        "record-failure",
+    }
+)
+
+
+def run_task(gate: CutoverGate, event: Mapping[str, Any]) -> dict[str, Any]:
+    task = event.get("task")
+    server_id = event.get("serverId")
+    attempt = event.get("attempt")
+    if task not in TASKS or not isinstance(server_id, str) or not isinstance(attempt, int):
+        raise InvalidEventError(
+            f"not a cutover-gate task: task={task!r} serverId={server_id!r} attempt={attempt!r}"
+        )
+    error = event.get("error") or {}
+    token = str(event.get("token") or "")
+    if task in {"wait-ready", "request-approval", "start-cutover"} and not token:
+        raise InvalidEventError(f"task {task} needs the task token")
+    match task:
+        case "precheck":
+            return gate.precheck(server_id, attempt)
+        case "wait-ready":
+            return gate.wait_ready(server_id, attempt, token, error)
+        case "request-approval":
+            return gate.request_approval(server_id, attempt, token, str(event.get("executionArn") or ""))
+        case "record-rejection":
+            return gate.record_rejection(server_id, attempt, error)
+        case "recheck":
+            return gate.recheck(server_id, attempt)
+        case "withdraw-approval":
+            return gate.withdraw_approval(server_id, attempt)
+        case "start-cutover":
+            return gate.start_cutover(server_id, attempt, token)
+        case "verify":
+            return gate.verify(server_id, attempt)
+        case "finalize":
+            return gate.finalize(server_id, attempt)
+        case "archive":
+            return gate.archive(server_id, attempt)
+        case "rollback":
+            return gate.rollback(server_id, attempt, error)
+        case "record-blocked":
+            return gate.record_blocked(server_id, attempt)
+        case _:
+            return gate.record_failure(server_id, attempt, error)

@@ -1,0 +1,147 @@
+"""Builds the cutover gate from injected clients and settings (handlers, composition, the CLI)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any, Protocol
+
+import boto3
+
+from mgn_pipeline.adapters.audit import AuditTrail
+from mgn_pipeline.adapters.clients import AWS_CONFIG, AwsClients
+from mgn_pipeline.adapters.mgn import MgnGateway
+from mgn_pipeline.adapters.notifier import Notifier
+from mgn_pipeline.clock import utc_now
+from mgn_pipeline.cutover.config import CutoverConfig
+from mgn_pipeline.cutover.service import CutoverGate
+from mgn_pipeline.cutover.store import GateStore
+from mgn_pipeline.domain.server import SourceServer
+from mgn_pipeline.domain.steps import PipelineStep
+from mgn_pipeline.domain.trigger import Trigger
+from mgn_pipeline.launches.health import DynamoHealthStatus
+from mgn_pipeline.launches.instances import Ec2Instances
+from mgn_pipeline.launches.jobs import MgnJobs
+from mgn_pipeline.launches.probe import SocketProber, TcpProber
+from mgn_pipeline.logic.pipeline import StepAction
+
+
+class CutoverSettingsLike(Protocol):
+    """What the wiring reads: ``PipelineSettings`` plus ``CutoverFields`` (``cutover.settings``)."""
+
+    @property
+    def audit_table(self) -> str: ...
+    @property
+    def notification_topic_arn(self) -> str: ...
+    @property
+    def allowed_launch_subnet_ids(self) -> list[str]: ...
+    def cutover_config(self, allowed_subnet_ids: list[str]) -> CutoverConfig | None: ...
+
+
+class CutoverClients:
+    """SSM and Step Functions clients on top of the container's ``AwsClients``, made on first use."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self.base = clients
+
+    @cached_property
+    def ssm(self) -> Any:
+        return boto3.client("ssm", config=AWS_CONFIG)
+
+    @cached_property
+    def stepfunctions(self) -> Any:
+        return boto3.client("stepfunctions", config=AWS_CONFIG)
+
+
+def build_gate(
+    clients: AwsClients,
+    settings: CutoverSettingsLike,
+    *,
+    prober: TcpProber | None = None,
+    now: Callable[[], datetime] | None = None,
+    extra: CutoverClients | None = None,
+) -> CutoverGate | None:
+    """The gate, or None when the stack has no gate table (capability off)."""
+    config = settings.cutover_config(settings.allowed_launch_subnet_ids)
+    if config is None:
+        return None
+    return gate_from_config(
+        clients,
+        config,
+        settings.audit_table,
+        settings.notification_topic_arn,
+        prober=prober,
+        now=now,
+        extra=extra,
+    )
+
+
+def gate_from_config(
+    clients: AwsClients,
+    config: CutoverConfig,
+    audit_table: str,
+    topic_arn: str,
+    *,
+    prober: TcpProber | None = None,
+    now: Callable[[], datetime] | None = None,
+    extra: CutoverClients | None = None,
+) -> CutoverGate:
+    more = extra or CutoverClients(clients)
+    clock = now or utc_now
+    return CutoverGate(
+        store=GateStore(clients.dynamodb, config.gate_table),
+        gateway=MgnGateway(clients.mgn),
+        jobs=MgnJobs(clients.mgn),
+        mgn=lambda: clients.mgn,
+        instances=lambda: Ec2Instances(clients.ec2),
+        health=DynamoHealthStatus(
+            clients.dynamodb,
+            config.health_table or "missing-health-table",
+            _minutes(config.health_max_age_minutes),
+            clock,
+        ),
+        prober=prober or SocketProber(),
+        ssm=lambda: more.ssm,
+        stepfunctions=lambda: more.stepfunctions,
+        audit=AuditTrail(clients.dynamodb, audit_table),
+        notifier=lambda: Notifier(clients.sns, topic_arn),
+        config=config,
+        now=clock,
+    )
+
+
+def build_cutover_actions(
+    clients: AwsClients, settings: CutoverSettingsLike, now: Callable[[], datetime] | None = None
+) -> dict[PipelineStep, StepAction]:
+    """OPEN_CUTOVER_GATE, VERIFY_CUTOVER and FINALIZE_CUTOVER for composition (empty when off)."""
+    gate = build_gate(clients, settings, now=now)
+    return {} if gate is None else gate_actions(gate)
+
+
+def gate_actions(gate: CutoverGate) -> dict[PipelineStep, StepAction]:
+    def finalize_seen(server: SourceServer, trigger: Trigger) -> str:
+        # The execution finalizes; a CUTOVER nobody approved through the gate is only reported.
+        return "cutover finalized by the gate execution" + (
+            "" if server.cutover_finalized else "; waiting for it"
+        )
+
+    return {
+        PipelineStep.OPEN_CUTOVER_GATE: gate.follow,
+        PipelineStep.VERIFY_CUTOVER: gate.follow,
+        PipelineStep.FINALIZE_CUTOVER: finalize_seen,
+    }
+
+
+class StepFunctionsGateStarter:
+    """``launches.gate.CutoverGateStarter``: starts the gate execution ``<server>-<attempt>`` after a passed test."""
+
+    def __init__(self, gate: CutoverGate) -> None:
+        self._gate = gate
+
+    def start(self, server_id: str, test_job_id: str) -> None:
+        self._gate.start(server_id, test_job_id)
+
+
+def _minutes(value: int) -> timedelta:
+    return timedelta(minutes=value)

@@ -1,0 +1,239 @@
+"""The launch batcher: hands queued work to MGN in as few jobs as the quotas allow.
+
+Runs on a short schedule (the batching window: servers queued between two runs share a job).
+With nothing due it makes one DynamoDB Query and no MGN call. Otherwise it reads MGN's real job
+state once (describe_jobs), plans (``model.plan_batches``), claims each server in the queue
+(conditional write), and calls start_test / terminate_target_instances once per planned job.
+What does not fit stays queued for the next run; what MGN refuses is queued again with the
+reason and a back-off, never dropped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
+from mgn_pipeline.errors import PipelineError
+from mgn_pipeline.launches.config import TestLaunchConfig
+from mgn_pipeline.launches.errors import LaunchBatchIncompleteError
+from mgn_pipeline.launches.jobs import JobRequest, MgnJobs
+from mgn_pipeline.launches.model import (
+    Capacity,
+    LaunchStatus,
+    PendingWork,
+    QueueItem,
+    plan_batches,
+    refusal_backoff_seconds,
+)
+from mgn_pipeline.launches.queue import LaunchQueue
+from mgn_pipeline.observability import logger, metrics
+
+TRIGGER = "launch-batcher"
+BATCH_TAG = "mgn-pipeline:batch"
+# MGN would take a refused request again without the refused servers; a few rounds at most.
+_MAX_ROUNDS = 3
+
+
+@dataclass
+class BatchReport:
+    due: int = 0
+    capacity: dict[str, int] = field(default_factory=dict)
+    launch_jobs: dict[str, int] = field(default_factory=dict)
+    cleanup_jobs: dict[str, int] = field(default_factory=dict)
+    waiting: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "due": self.due,
+            "capacity": dict(self.capacity),
+            "launchJobs": dict(self.launch_jobs),
+            "cleanupJobs": dict(self.cleanup_jobs),
+            "waiting": len(self.waiting),
+            "refused": dict(self.refused),
+            "failures": dict(self.failures),
+        }
+
+
+class LaunchBatcher:
+    def __init__(
+        self,
+        queue: LaunchQueue,
+        jobs: Callable[[], MgnJobs],
+        audit: AuditTrail,
+        config: TestLaunchConfig,
+        now: Callable[[], datetime],
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._queue = queue
+        self._jobs = jobs  # created only when there is work: an idle run makes no MGN client
+        self._audit = audit
+        self._config = config
+        self._now = now
+        self._new_id = new_id
+
+    def run(self) -> BatchReport:
+        report = BatchReport()
+        now = self._now()
+        due = self._queue.pending(now)
+        report.due = len(due)
+        if not due:
+            return report
+        capacity = Capacity.from_jobs(self._jobs().recent_jobs(now - self._config.job_lookback))
+        report.capacity = {
+            "activeJobs": capacity.active_jobs,
+            "serversInActiveJobs": capacity.servers_in_active_jobs,
+            "jobsFree": capacity.jobs_free,
+            "serversFree": capacity.servers_free,
+        }
+        by_id = {item.server_id: item for item in due}
+        plan = plan_batches(
+            [i.server_id for i in due if i.pending is PendingWork.LAUNCH],
+            [i.server_id for i in due if i.pending is PendingWork.CLEANUP],
+            capacity,
+        )
+        report.waiting = dict(plan.waiting)
+        for batch in plan.cleanup_jobs:
+            self._cleanup([by_id[sid] for sid in batch], report)
+        for batch in plan.launch_jobs:
+            self._launch([by_id[sid] for sid in batch], report)
+        metrics.add_metric(name="TestLaunchJobsStarted", unit=MetricUnit.Count, value=len(report.launch_jobs))
+        metrics.add_metric(
+            name="TestLaunchServersLaunched", unit=MetricUnit.Count, value=sum(report.launch_jobs.values())
+        )
+        metrics.add_metric(
+            name="TestLaunchesWaitingForCapacity", unit=MetricUnit.Count, value=len(report.waiting)
+        )
+        metrics.add_metric(name="TestLaunchesRefused", unit=MetricUnit.Count, value=len(report.refused))
+        logger.info("launch batch finished", extra=report.as_dict())
+        if report.failures:
+            raise LaunchBatchIncompleteError(
+                f"{len(report.failures)} servers stay queued after an error: "
+                + "; ".join(f"{sid}: {why}" for sid, why in sorted(report.failures.items()))
+            )
+        return report
+
+    # ------------------------------------------------------------------ launches
+    def _launch(self, batch: list[QueueItem], report: BatchReport) -> None:
+        now = self._now()
+        claim_id = self._new_id()
+        claimed = {
+            item.server_id: replace(item, status=LaunchStatus.LAUNCHING, claim_id=claim_id)
+            for item in batch
+            if self._queue.claim(item, claim_id, now)
+        }
+        for _ in range(_MAX_ROUNDS):
+            if not claimed:
+                return
+            try:
+                answer = self._jobs().start_test(list(claimed), {BATCH_TAG: claim_id})
+            except PipelineError as exc:
+                for item in claimed.values():
+                    self._queue.release(item, f"start_test failed: {exc}", now, now, refused=False)
+                    report.failures[item.server_id] = str(exc)
+                return
+            if answer.job_id:
+                self._launched(claimed, answer.job_id, report)
+                return
+            if not self._refused(claimed, answer, report, now):
+                return
+        for item in claimed.values():
+            self._queue.release(
+                item, "MGN kept refusing the batch; offered again next run", now, now, refused=False
+            )
+
+    def _launched(self, claimed: dict[str, QueueItem], job_id: str, report: BatchReport) -> None:
+        now = self._now()
+        report.launch_jobs[job_id] = len(claimed)
+        for item in claimed.values():
+            self._queue.launched(item, item.claim_id or "", job_id, now)
+            self._audit.append(
+                AuditRecord(
+                    subject=item.server_id,
+                    action="test-launch-started",
+                    trigger=TRIGGER,
+                    reason=f"attempt {item.attempt}, one of {len(claimed)} servers in the job",
+                    details={"jobId": job_id, "attempt": item.attempt, "batchSize": len(claimed)},
+                ),
+                now,
+            )
+
+    def _refused(
+        self, claimed: dict[str, QueueItem], answer: JobRequest, report: BatchReport, now: datetime
+    ) -> bool:
+        """Queue refused servers again with a back-off; True when the rest should be tried again."""
+        if answer.quota is not None:
+            # Someone else used the capacity between describe_jobs and start_test: next run.
+            for item in claimed.values():
+                self._queue.release(
+                    item, f"waiting for MGN capacity: {answer.quota}", now, now, refused=False
+                )
+                report.waiting[item.server_id] = answer.quota
+            return False
+        for sid, why in answer.refused.items():
+            if sid not in claimed:
+                continue
+            item = claimed.pop(sid)
+            later = now + timedelta(seconds=refusal_backoff_seconds(item.refusals + 1))
+            self._queue.release(item, f"MGN refused the test launch: {why}", later, now, refused=True)
+            report.refused[sid] = why
+            self._audit.append(
+                AuditRecord(
+                    subject=sid,
+                    action="test-launch-refused",
+                    trigger=TRIGGER,
+                    reason=why,
+                    details={"attempt": item.attempt, "retryAfter": later.isoformat()},
+                ),
+                now,
+            )
+        return bool(answer.refused)
+
+    # ------------------------------------------------------------------ cleanups
+    def _cleanup(self, batch: list[QueueItem], report: BatchReport) -> None:
+        now = self._now()
+        items = {item.server_id: item for item in batch}
+        for _ in range(_MAX_ROUNDS):
+            if not items:
+                return
+            try:
+                answer = self._jobs().terminate_target_instances(list(items), {BATCH_TAG: self._new_id()})
+            except PipelineError as exc:
+                for sid in items:
+                    report.failures[sid] = str(exc)
+                return
+            if answer.job_id:
+                report.cleanup_jobs[answer.job_id] = len(items)
+                for item in items.values():
+                    self._queue.cleanup_requested(item, answer.job_id, now)
+                    self._audit.append(
+                        AuditRecord(
+                            subject=item.server_id,
+                            action="test-instance-cleanup-started",
+                            trigger=TRIGGER,
+                            reason="test finished; instance terminated as configured",
+                            details={"jobId": answer.job_id, "attempt": item.attempt},
+                        ),
+                        now,
+                    )
+                return
+            if answer.quota is not None:
+                report.waiting.update(dict.fromkeys(items, answer.quota))
+                return
+            for sid, why in answer.refused.items():
+                if sid not in items:
+                    continue
+                item = items.pop(sid)
+                if "NO_LAUNCHED_INSTANCE" in why:
+                    # Nothing left to terminate (MGN replaced or someone removed it): done.
+                    self._queue.cleanup_requested(item, "none", now)
+                    continue
+                later = now + timedelta(seconds=refusal_backoff_seconds(item.refusals + 1))
+                self._queue.defer(item, f"MGN refused the cleanup: {why}", later, now)
+                report.refused[sid] = why

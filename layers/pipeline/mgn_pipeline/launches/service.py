@@ -1,0 +1,419 @@
+"""The START_TEST and VERIFY_TEST actions: queue a ready server, follow its launch, verify, decide.
+
+Neither action calls start_test: the batcher does, for many servers at once, within MGN's quotas.
+Both actions read the server's queue item first and continue from where it is, so any trigger
+(the first READY_FOR_TEST event, a Launch Result event, the reconciler) takes the same path, and
+a duplicated or reordered one finds its transition already made (conditional writes) and stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
+from mgn_pipeline.adapters.notifier import Notifier
+from mgn_pipeline.domain.server import LifeCycleState, ReplicationState, SourceServer
+from mgn_pipeline.domain.trigger import Trigger
+from mgn_pipeline.launches.config import CleanupMode, TestLaunchConfig
+from mgn_pipeline.launches.gate import CutoverGateStarter
+from mgn_pipeline.launches.health import HealthStatus
+from mgn_pipeline.launches.instances import Ec2Instances
+from mgn_pipeline.launches.jobs import MgnJobs
+from mgn_pipeline.launches.model import LaunchStatus, QueueItem, parse_ports
+from mgn_pipeline.launches.probe import TcpProber
+from mgn_pipeline.launches.queue import LaunchQueue
+from mgn_pipeline.launches.verification import (
+    Check,
+    CheckState,
+    Expectations,
+    PostLaunchFacts,
+    Verdict,
+    VerdictState,
+    instance_checks,
+    port_checks,
+    post_launch_checks,
+    ready_for_probing,
+    verdict,
+)
+from mgn_pipeline.observability import logger, metrics
+
+_TEST_PHASES = {"TEST_AND_CUTOVER", "TEST_ONLY"}
+
+
+class TestLaunches:
+    __test__ = False  # not a pytest class
+
+    def __init__(
+        self,
+        *,
+        queue: LaunchQueue,
+        jobs: MgnJobs,
+        instances: Callable[[], Ec2Instances],
+        health: HealthStatus,
+        prober: TcpProber,
+        gate: CutoverGateStarter,
+        audit: AuditTrail,
+        notifier: Callable[[], Notifier],
+        config: TestLaunchConfig,
+        launch_blocked: Callable[[SourceServer], list[str]],
+        in_scope: Callable[[SourceServer], bool],
+        now: Callable[[], datetime],
+    ) -> None:
+        self._queue = queue
+        self._jobs = jobs
+        self._instances = instances
+        self._health = health
+        self._prober = prober
+        self._gate = gate
+        self._audit = audit
+        self._notifier = notifier
+        self._config = config
+        self._launch_blocked = launch_blocked
+        self._in_scope = in_scope
+        self._now = now
+
+    # ================================================================== START_TEST
+    def start(self, server: SourceServer, trigger: Trigger) -> str:
+        """READY_FOR_TEST with CONTINUOUS replication: check preconditions, then queue for the batcher."""
+        if not self._in_scope(server):
+            return "out of scope: no test launch"
+        item = self._queue.get(server.server_id)
+        if item is not None and item.status in {LaunchStatus.LAUNCHING, LaunchStatus.VERIFYING}:
+            # A failed launch puts the server back to READY_FOR_TEST: follow the job to learn why.
+            return self._follow(server, item, trigger)
+        if item is not None and item.status is LaunchStatus.FAILED:
+            return f"test launch failed {item.attempt} times: needs a person ({'; '.join(item.reasons)})"
+        failed = self._preconditions(server)
+        if failed:
+            return self._block(server, item, failed, trigger)
+        if item is not None and item.status is LaunchStatus.QUEUED:
+            return f"queued for a test launch (attempt {item.attempt}); the batcher launches it"
+        # New, blocked until now, or passed before and put back to READY_FOR_TEST by a person.
+        attempt = 1 if item is None else item.attempt + (item.status is LaunchStatus.PASSED)
+        if not self._queue.enqueue(item, server.server_id, server.hostname, attempt, self._now()):
+            return "already queued by a concurrent trigger"
+        self._record(server, "test-launch-queued", trigger, "preconditions met", {"attempt": attempt})
+        metrics.add_metric(name="TestLaunchesQueued", unit=MetricUnit.Count, value=1)
+        return f"queued for a test launch (attempt {attempt})"
+
+    def _preconditions(self, server: SourceServer) -> list[str]:
+        failed: list[str] = []
+        if server.replication is not ReplicationState.CONTINUOUS:
+            failed.append(f"data replication is {server.replication.value}, not CONTINUOUS")
+        if server.replication_error:
+            failed.append(f"replication error {server.replication_error}")
+        failed.extend(self._launch_blocked(server))
+        green, why = self._health.latest_gate_status()
+        if not green:
+            failed.extend(why)
+        return failed
+
+    def _block(
+        self, server: SourceServer, item: QueueItem | None, failed: list[str], trigger: Trigger
+    ) -> str:
+        for reason in failed:
+            logger.warning(
+                "test launch precondition failed", extra={"server_id": server.server_id, "reason": reason}
+            )
+        metrics.add_metric(name="TestLaunchPreconditionFailed", unit=MetricUnit.Count, value=1)
+        # Written (and audited) only when the reasons change: a red gate seen by every reconcile
+        # is one record, not one every five minutes.
+        if self._queue.block(item, server.server_id, server.hostname, failed, self._now()):
+            self._record(server, "test-launch-blocked", trigger, "; ".join(failed), {"preconditions": failed})
+        return "test launch blocked: " + "; ".join(failed)
+
+    # ================================================================== VERIFY_TEST
+    def verify(self, server: SourceServer, trigger: Trigger) -> str:
+        """TESTING: follow the launch job, verify the test instance, decide."""
+        if not self._in_scope(server):
+            return "out of scope: not verified"
+        item = self._queue.get(server.server_id)
+        mgn_job = server.last_test_job_id
+        ours = item is not None and mgn_job in {item.job_id, item.last_job_id}
+        if (
+            mgn_job
+            and not ours
+            and (item is None or item.status not in {LaunchStatus.QUEUED, LaunchStatus.LAUNCHING})
+        ):
+            # A test the batcher did not start (a person's, or ours before a crash): verify it all the same.
+            if self._queue.adopt(item, server.server_id, server.hostname, mgn_job, self._now()):
+                self._record(
+                    server, "test-launch-adopted", trigger, "test launch found in MGN", {"jobId": mgn_job}
+                )
+            item = self._queue.get(server.server_id)
+        if item is None:
+            return "testing, but MGN names no test job yet"
+        if item.status in {LaunchStatus.LAUNCHING, LaunchStatus.VERIFYING}:
+            return self._follow(server, item, trigger)
+        if item.status is LaunchStatus.PASSED:
+            return self._complete_pass(server, item, trigger)
+        if item.status in {LaunchStatus.QUEUED, LaunchStatus.FAILED} and ours:
+            # The failure was recorded but the lifecycle not reverted (a crash in between): finish it.
+            self._jobs.change_lifecycle(server.server_id, LifeCycleState.READY_FOR_TEST.value)
+            return f"failed test (attempt {item.attempt if item.status is LaunchStatus.FAILED else item.attempt - 1}): reverted to READY_FOR_TEST"
+        return f"testing; launch queue says {item.status.value}"
+
+    # ================================================================== following a launch
+    def _follow(self, server: SourceServer, item: QueueItem, trigger: Trigger) -> str:
+        now = self._now()
+        if item.job_id is None:
+            if server.lifecycle is LifeCycleState.TESTING and server.last_test_job_id:
+                # The batcher started the job but crashed before recording it.
+                if self._queue.launched(item, item.claim_id or "", server.last_test_job_id, now):
+                    item = replace(item, job_id=server.last_test_job_id)
+                else:
+                    return "launch being recorded by a concurrent trigger"
+            elif (
+                item.claimed_at
+                and now - datetime.fromisoformat(item.claimed_at) > self._config.stale_claim_after
+            ):
+                self._queue.release(
+                    item, "the batcher's claim expired before a job was recorded", now, now, refused=False
+                )
+                return "stale launch claim released: queued again"
+            else:
+                return "test launch being started by the batcher"
+        job_id = item.job_id
+        assert job_id is not None  # noqa: S101 - set above
+        job = self._jobs.job(job_id)
+        participant = _participant(job, server.server_id)
+        launch_status = str(participant.get("launchStatus", "UNKNOWN"))
+        if item.status is LaunchStatus.LAUNCHING:
+            if launch_status == "LAUNCHED":
+                instance_id = str(
+                    participant.get("launchedEc2InstanceID") or server.launched_instance_id or ""
+                )
+                if not self._queue.start_verifying(item, job_id, instance_id, now):
+                    return "launch result already recorded"
+                self._record(
+                    server,
+                    "test-launch-succeeded",
+                    trigger,
+                    "instance launched",
+                    {"jobId": job_id, "instanceId": instance_id, "attempt": item.attempt},
+                )
+                item = replace(
+                    item,
+                    status=LaunchStatus.VERIFYING,
+                    instance_id=instance_id,
+                    verifying_since=now.isoformat(),
+                )
+            elif launch_status == "FAILED" or job is None or job.get("status") == "COMPLETED":
+                reasons = self._jobs.failure_reasons(job_id, server.server_id) if job else []
+                reasons = reasons or [
+                    f"launch {launch_status.lower()} in job {job_id}"
+                    if job
+                    else f"job {job_id} not found in MGN"
+                ]
+                return self._fail(
+                    server,
+                    item,
+                    reasons,
+                    None,
+                    has_instance=False,
+                    trigger=trigger,
+                    action="test-launch-failed",
+                )
+            else:
+                return f"test launch in progress (job {job_id}: {launch_status})"
+        return self._verify(server, item, participant, trigger)
+
+    def _verify(
+        self, server: SourceServer, item: QueueItem, participant: Mapping[str, Any], trigger: Trigger
+    ) -> str:
+        config = self._config
+        facts = self._instances().facts(item.instance_id or "")
+        checks = instance_checks(
+            facts, Expectations(config.allowed_subnet_ids, config.expected_security_group_ids)
+        )
+        checks += post_launch_checks(self._post_launch(server.server_id, participant))
+        ports, tag_error = self._declared_ports(server)
+        answers: dict[int, bool] | None = None
+        if ports and not tag_error and facts.private_ip and ready_for_probing(checks):
+            answers = {
+                p: self._prober.is_open(facts.private_ip, p, config.probe_timeout_seconds) for p in ports
+            }
+        checks += port_checks(ports, answers, tag_error)
+        result = verdict(checks)
+        if result.state is VerdictState.PENDING:
+            since = datetime.fromisoformat(item.verifying_since or self._now().isoformat())
+            waited = self._now() - since
+            if waited <= config.verify_timeout:
+                return "verification pending: " + "; ".join(result.reasons)
+            timeout = Check(
+                "verification time",
+                CheckState.FAILED,
+                f"not ready after {_minutes(waited)} minutes: " + "; ".join(result.reasons),
+            )
+            result = Verdict(VerdictState.FAIL, (*result.checks, timeout))
+        if result.state is VerdictState.FAIL:
+            return self._fail(
+                server,
+                item,
+                result.reasons,
+                result,
+                has_instance=facts.state != "missing",
+                trigger=trigger,
+                action="test-verification-failed",
+            )
+        cleanup = config.cleanup is CleanupMode.TERMINATE
+        if not self._queue.passed(item, result.as_dict(), cleanup, self._now()):
+            return "verification already recorded"
+        self._record(
+            server,
+            "test-verification-passed",
+            trigger,
+            "every check passed",
+            {
+                "jobId": item.job_id,
+                "instanceId": item.instance_id,
+                "attempt": item.attempt,
+                "verdict": result.as_dict(),
+            },
+        )
+        metrics.add_metric(name="TestVerificationsPassed", unit=MetricUnit.Count, value=1)
+        return self._complete_pass(server, replace(item, status=LaunchStatus.PASSED), trigger)
+
+    def _complete_pass(self, server: SourceServer, item: QueueItem, trigger: Trigger) -> str:
+        job_id = item.job_id or ""
+        if server.lifecycle is LifeCycleState.TESTING:
+            self._jobs.change_lifecycle(server.server_id, LifeCycleState.READY_FOR_CUTOVER.value)
+            self._record(
+                server,
+                "marked-ready-for-cutover",
+                trigger,
+                "test passed",
+                {"jobId": job_id, "cleanup": self._config.cleanup.value},
+            )
+        # Started after the lifecycle change: the gate reads READY_FOR_CUTOVER. Gates tolerate a repeat.
+        self._gate.start(server.server_id, job_id)
+        return f"test passed (job {job_id}): ready for cutover, test instance {'terminate queued' if self._config.cleanup is CleanupMode.TERMINATE else 'kept'}"
+
+    def _fail(
+        self,
+        server: SourceServer,
+        item: QueueItem,
+        reasons: list[str],
+        result: Verdict | None,
+        *,
+        has_instance: bool,
+        trigger: Trigger,
+        action: str,
+    ) -> str:
+        retry = item.attempt < self._config.max_attempts
+        cleanup = has_instance and self._config.cleanup is CleanupMode.TERMINATE
+        if not self._queue.failed(
+            item, reasons, result.as_dict() if result else None, retry, cleanup, self._now()
+        ):
+            return "failure already recorded"
+        details: dict[str, Any] = {
+            "jobId": item.job_id,
+            "instanceId": item.instance_id,
+            "attempt": item.attempt,
+            "reasons": reasons,
+        }
+        if result is not None:
+            details["verdict"] = result.as_dict()
+        self._record(server, action, trigger, "; ".join(reasons), details)
+        if server.lifecycle is LifeCycleState.TESTING:
+            # A failed test must not look under test, and MGN terminates test instances only outside TESTING.
+            self._jobs.change_lifecycle(server.server_id, LifeCycleState.READY_FOR_TEST.value)
+        name = server.hostname or server.server_id
+        limit = self._config.max_attempts
+        if retry:
+            outcome = f"test attempt {item.attempt} of {limit} failed; attempt {item.attempt + 1} queued"
+            subject = f"Test launch failed for {name} (attempt {item.attempt} of {limit}), retrying"
+        else:
+            outcome = f"test attempt {item.attempt} of {limit} failed; needs a person"
+            subject = f"Test launch of {name} needs a person: {limit} attempts failed"
+        self._record(
+            server,
+            "test-outcome",
+            trigger,
+            outcome,
+            {"jobId": item.job_id, "attempt": item.attempt, "retry": retry, "cleanup": cleanup},
+        )
+        body = "\n".join(
+            [
+                f"Source server {server.server_id} ({name}), job {item.job_id}, attempt {item.attempt} of {limit}:",
+                *(f"  - {r}" for r in reasons),
+                f"Test instance: {'terminate queued' if cleanup else 'none or kept'}.",
+                "The pipeline queued the next attempt."
+                if retry
+                else "No more attempts: fix the cause, then start a test launch in the MGN console.",
+                f"Found through: {trigger.label}",
+            ]
+        )
+        self._notifier().notify(subject, body, kind="test-failed" if retry else "test-needs-person")
+        metrics.add_metric(
+            name="TestLaunchAttemptsFailed" if retry else "TestLaunchesNeedingPerson",
+            unit=MetricUnit.Count,
+            value=1,
+        )
+        return outcome + ": " + "; ".join(reasons)
+
+    # ================================================================== facts
+    def _post_launch(self, server_id: str, participant: Mapping[str, Any]) -> PostLaunchFacts:
+        configured = self._jobs.post_launch_actions(server_id)
+        documents = configured.get("ssmDocuments") or []
+        if not documents:
+            return PostLaunchFacts(applies_to_test=False)
+        status = participant.get("postLaunchActionsStatus") or {}
+        statuses: dict[str, tuple[str, str]] = {}
+        for entry in status.get("postLaunchActionsLaunchStatusList") or []:
+            document = entry.get("ssmDocument") or {}
+            key = str(document.get("actionName") or document.get("ssmDocumentName") or "")
+            statuses[key] = (
+                str(entry.get("executionStatus", "IN_PROGRESS")),
+                str(entry.get("failureReason", "")),
+            )
+        return PostLaunchFacts(
+            applies_to_test=configured.get("deployment", "TEST_AND_CUTOVER") in _TEST_PHASES,
+            configured={
+                str(d.get("actionName") or d.get("ssmDocumentName")): bool(
+                    d.get("mustSucceedForCutover", True)
+                )
+                for d in documents
+            },
+            statuses=statuses,
+        )
+
+    def _declared_ports(self, server: SourceServer) -> tuple[tuple[int, ...], str | None]:
+        text = server.tags.get(self._config.app_ports_tag)
+        if text is None:
+            return self._config.default_app_ports, None
+        try:
+            return parse_ports(text), None
+        except ValueError as exc:
+            return (), f"tag {self._config.app_ports_tag}={text!r} cannot be read: {exc}"
+
+    def _record(
+        self, server: SourceServer, action: str, trigger: Trigger, reason: str, details: dict[str, Any]
+    ) -> None:
+        self._audit.append(
+            AuditRecord(
+                subject=server.server_id,
+                action=action,
+                trigger=trigger.label,
+                actor=trigger.actor,
+                reason=reason,
+                details=details,
+            ),
+            self._now(),
+        )
+
+
+def _participant(job: Mapping[str, Any] | None, server_id: str) -> Mapping[str, Any]:
+    for participant in (job or {}).get("participatingServers") or []:
+        if participant.get("sourceServerID") == server_id:
+            return dict(participant)
+    return {}
+
+
+def _minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)

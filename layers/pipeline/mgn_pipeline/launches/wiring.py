@@ -1,0 +1,109 @@
+"""Builds the test-launch actions and the batcher from injected clients and settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from mgn_pipeline.adapters.audit import AuditTrail
+from mgn_pipeline.adapters.clients import AwsClients
+from mgn_pipeline.adapters.launch_templates import LaunchTemplates
+from mgn_pipeline.adapters.mgn import MgnGateway
+from mgn_pipeline.adapters.notifier import Notifier
+from mgn_pipeline.clock import utc_now
+from mgn_pipeline.domain.launch_policy import LaunchPolicy, LaunchViolationMode
+from mgn_pipeline.domain.server import SourceServer
+from mgn_pipeline.domain.steps import PipelineStep
+from mgn_pipeline.launches.batcher import LaunchBatcher
+from mgn_pipeline.launches.config import TestLaunchConfig
+from mgn_pipeline.launches.gate import CutoverGateStarter, LoggingCutoverGate
+from mgn_pipeline.launches.health import DynamoHealthStatus
+from mgn_pipeline.launches.instances import Ec2Instances
+from mgn_pipeline.launches.jobs import MgnJobs
+from mgn_pipeline.launches.probe import SocketProber, TcpProber
+from mgn_pipeline.launches.queue import LaunchQueue
+from mgn_pipeline.launches.service import TestLaunches
+from mgn_pipeline.logic.pipeline import StepAction
+from mgn_pipeline.logic.replication_settings import Scope
+
+if TYPE_CHECKING:  # pydantic is loaded at invocation, not at import: see settings.py
+    from mgn_pipeline.launches.settings import LaunchBatcherSettings
+
+
+class TestLaunchSettingsLike(Protocol):
+    """What the wiring reads: ``PipelineSettings`` plus the test-launch fields."""
+
+    @property
+    def audit_table(self) -> str: ...
+    @property
+    def notification_topic_arn(self) -> str: ...
+    @property
+    def scope_tag_key(self) -> str | None: ...
+    @property
+    def scope_tag_value(self) -> str | None: ...
+    @property
+    def allowed_launch_subnet_ids(self) -> list[str]: ...
+    def launch_policy(self) -> LaunchPolicy: ...
+    def test_launch_config(self, allowed_subnet_ids: list[str]) -> TestLaunchConfig | None: ...
+
+
+def build_test_launch_actions(
+    clients: AwsClients,
+    settings: TestLaunchSettingsLike,
+    *,
+    gate: CutoverGateStarter | None = None,
+    prober: TcpProber | None = None,
+    now: Callable[[], datetime] = utc_now,
+) -> dict[PipelineStep, StepAction]:
+    """START_TEST and VERIFY_TEST, or nothing when the stack has no launch queue."""
+    config = settings.test_launch_config(settings.allowed_launch_subnet_ids)
+    if config is None:
+        return {}
+    policy = settings.launch_policy()
+    gateway = MgnGateway(clients.mgn)
+
+    def launch_blocked(server: SourceServer) -> list[str]:
+        # In repair mode the settings guard, which ran just before in the same advance, has
+        # already fixed the template (or raised); only block mode can leave a violation.
+        if policy.mode is not LaunchViolationMode.BLOCK:
+            return []
+        template_id = gateway.launch_template_id(server.server_id)
+        if template_id is None:
+            return ["no EC2 launch template yet"]
+        _, data = LaunchTemplates(clients.ec2).default_version(template_id)
+        violations = policy.violations(data)
+        return [f"launch template {template_id} blocked by policy: {v.describe()}" for v in violations]
+
+    scope = Scope(settings.scope_tag_key, settings.scope_tag_value)
+    service = TestLaunches(
+        queue=LaunchQueue(clients.dynamodb, config.queue_table),
+        jobs=MgnJobs(clients.mgn),
+        instances=lambda: Ec2Instances(clients.ec2),
+        health=DynamoHealthStatus(
+            clients.dynamodb, config.health_table or "missing-health-table", config.health_max_age, now
+        ),
+        prober=prober or SocketProber(),
+        gate=gate or LoggingCutoverGate(),
+        audit=AuditTrail(clients.dynamodb, settings.audit_table),
+        notifier=lambda: Notifier(clients.sns, settings.notification_topic_arn),
+        config=config,
+        launch_blocked=launch_blocked,
+        in_scope=lambda server: scope.includes(server.tags),
+        now=now,
+    )
+    return {PipelineStep.START_TEST: service.start, PipelineStep.VERIFY_TEST: service.verify}
+
+
+def build_batcher(
+    clients: AwsClients, settings: LaunchBatcherSettings, now: Callable[[], datetime] = utc_now
+) -> LaunchBatcher:
+    config = settings.test_launch_config(settings.allowed_launch_subnet_ids)
+    assert config is not None  # noqa: S101 - LaunchBatcherSettings requires the queue table
+    return LaunchBatcher(
+        queue=LaunchQueue(clients.dynamodb, config.queue_table),
+        jobs=lambda: MgnJobs(clients.mgn),
+        audit=AuditTrail(clients.dynamodb, settings.audit_table),
+        config=config,
+        now=now,
+    )
