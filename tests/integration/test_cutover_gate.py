@@ -12,16 +12,12 @@ import pytest
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
 
-from benchmarks.cutover_gate import (
-    APPROVER_SESSION,
-    OUTSIDER,
-    CutoverCloud,
-    cutover_cloud,
-    fragment,
-    gate_template,
-)
+import yaml
+
 from localcloud.cloud import APPROVER
+from localcloud.gate import APPROVER_SESSION, OUTSIDER, RUNBOOK, CutoverCloud, cutover_cloud
 from localcloud.ssm import STEP_STATUS_CHANGE
+from localcloud.template import Template
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -232,12 +228,10 @@ def test_cli_approves_through_the_same_record(env: CutoverCloud, capsys: pytest.
     assert json.loads(approved["details"])["comment"] == "from the terminal"
 
 
-def test_the_inlined_runbook_is_the_file_and_the_fragment_parses() -> None:
-    resources = gate_template().resources()
-    assert (
-        resources["ApproveCutoverDocument"]["Properties"]["Content"]
-        == (fragment()["Resources"]["ApproveCutoverDocument"]["Properties"]["Content"])
-    )
+def test_the_inlined_runbook_is_the_file_and_only_the_tasks_function_cuts_over() -> None:
+    resources = Template.load().resources()
+    inlined = resources["ApproveCutoverDocument"]["Properties"]["Content"]
+    assert inlined == yaml.safe_load(RUNBOOK.read_text())
     rule = resources["ApprovalBridgeFunction"]["Properties"]["Events"]["ApprovalDecided"]["Properties"]
     assert rule["RetryPolicy"] and rule["DeadLetterConfig"]
     tasks_policy = json.dumps(resources["CutoverTasksFunction"]["Properties"]["Policies"])

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
 
-from benchmarks.cutover_gate import APPROVER_SESSION, OUTSIDER, CutoverCloud, cutover_cloud
 from localcloud.cloud import APPROVER
+from localcloud.gate import APPROVER_SESSION, OUTSIDER, CutoverCloud, cutover_cloud
 from localcloud.ssm import STEP_STATUS_CHANGE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -12,6 +12,7 @@ from mgn_pipeline.adapters.mgn import MgnGateway
 from mgn_pipeline.adapters.notifier import Notifier
 from mgn_pipeline.adapters.server_registry import ServerRegistry
 from mgn_pipeline.clock import utc_now
+from mgn_pipeline.cutover.wiring import StepFunctionsGateStarter, build_gate, gate_actions
 from mgn_pipeline.domain.steps import PipelineStep
 from mgn_pipeline.launches.gate import CutoverGateStarter
 from mgn_pipeline.launches.probe import TcpProber
@@ -44,9 +45,11 @@ def build_pipeline(
     # Capabilities register the action of their step here as they land; a step without one is
     # recorded (so status shows where the server waits) and nothing else happens to the server.
     actions: dict[PipelineStep, StepAction] = {}
-    actions.update(
-        build_test_launch_actions(clients, settings, gate=cutover_gate, prober=prober, now=utc_now)
-    )
+    gate = build_gate(clients, settings)  # None when the stack has no cutover gate
+    starter = cutover_gate or (StepFunctionsGateStarter(gate) if gate else None)
+    actions.update(build_test_launch_actions(clients, settings, gate=starter, prober=prober, now=utc_now))
+    if gate is not None:
+        actions.update(gate_actions(gate))
     return Pipeline(
         ServerRegistry(clients.dynamodb, settings.servers_table),
         actions=actions,
