@@ -11,8 +11,9 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,8 +25,9 @@ from localcloud.eventbus import LocalEventBus
 from localcloud.functions import LocalStack, deploy_stack
 from localcloud.mgn import MgnEmulator, Timings
 from localcloud.network import simulated_network
-from localcloud.stepfunctions import SFN_MOCK_CONFIG
-from localcloud.template import Template
+from localcloud.ssm import SsmAutomationEmulator
+from localcloud.stepfunctions import SFN_MOCK_CONFIG, LocalStepFunctions
+from localcloud.template import Template, resolve
 from localcloud.vpc import ClosedVpc, build_closed_vpc
 from mgn_pipeline.clock import use_clock
 
@@ -33,6 +35,9 @@ REGION = "us-east-1"
 ACCOUNT_ID = "111122223333"
 APPROVER = f"arn:aws:iam::{ACCOUNT_ID}:role/MigrationApprover"
 OPERATOR = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/MigrationOperator/operator"
+# The role the pipeline's own SSM calls come from (not an approver).
+PIPELINE_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/mgn-pipeline-cutover-tasks"
+ROOT = Path(__file__).resolve().parent.parent
 
 _ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "localcloud",
@@ -58,6 +63,9 @@ class LocalCloud:
     bus: LocalEventBus
     calls: CallCounter
     inbox_url: str
+    ssm: SsmAutomationEmulator
+    sfn: LocalStepFunctions
+    state_machines: dict[str, str]  # logical id -> ARN
     notices: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -71,7 +79,7 @@ class LocalCloud:
     ) -> Iterator[LocalCloud]:
         """Everything up, on simulated time; everything torn down on exit."""
         clock = SimClock()
-        with _environment(), mock_aws(config=SFN_MOCK_CONFIG), _pipeline_on(clock):
+        with _environment(), mock_aws(config=SFN_MOCK_CONFIG), _pipeline_on(clock), ExitStack() as extra:
             vpc = build_closed_vpc(boto3.client("ec2"), boto3.client("route53resolver"), REGION)
             mgn = MgnEmulator(
                 clock,
@@ -96,15 +104,28 @@ class LocalCloud:
                 }
                 with counter.not_counting():
                     stack = deploy_stack(template, clock, stack_parameters)
-                    inbox_url = _subscribe_inbox(stack.refs["NotificationTopic"])
+                    inbox_url = _subscribe_inbox(
+                        [stack.refs["NotificationTopic"], stack.refs["AutomationApprovalTopic"]]
+                    )
                 # The health function probes DNS and TLS as a function in the VPC would.
                 health = stack.functions.handler("NetworkHealthFunction")
                 sys.modules[health.__module__].probe_tools = probe_tools
                 bus = LocalEventBus(template, stack.functions, clock)
                 mgn.subscribe(bus.put_events)
+                with counter.not_counting():
+                    ssm = extra.enter_context(_approvals(clock, stack, bus))
+                    sfn = extra.enter_context(LocalStepFunctions(stack.functions, retry_sleep_scale=0.01))
+                    machines = _state_machines(template, stack, sfn)
                 if schedules:
                     bus.start_schedules()
-                yield cls(clock, vpc, mgn, stack, bus, counter, inbox_url)
+                try:
+                    yield cls(clock, vpc, mgn, stack, bus, counter, inbox_url, ssm, sfn, machines)
+                finally:
+                    # Executions parked on a token keep a moto worker thread each: end them with the cloud.
+                    for arn in machines.values():
+                        running = sfn.client.list_executions(stateMachineArn=arn, statusFilter="RUNNING")
+                        for execution in running["executions"]:
+                            sfn.client.stop_execution(executionArn=execution["executionArn"], error="Stopped")
 
     def deployed(self) -> None:
         """What CloudFormation sends when the stack is created; its rule runs the reconciler."""
@@ -171,6 +192,49 @@ class _OperatorClient:
 
 
 @contextmanager
+def _approvals(clock: SimClock, stack: LocalStack, bus: LocalEventBus) -> Iterator[SsmAutomationEmulator]:
+    """SSM Automation (moto has none) with the template's approval runbook registered."""
+    ssm = SsmAutomationEmulator(clock, ACCOUNT_ID, REGION, default_principal=PIPELINE_ROLE)
+    with ssm.installed():
+        ssm.subscribe(bus.put_events)
+        for logical_id, resource in stack.template.resources().items():
+            if resource.get("Type") == "AWS::SSM::Document":
+                props = resource["Properties"]
+                boto3.client("ssm").create_document(
+                    Name=stack.refs[logical_id],
+                    DocumentType=props["DocumentType"],
+                    DocumentFormat="JSON",
+                    Content=json.dumps(props["Content"]),
+                )
+        yield ssm
+
+
+def _state_machines(template: Template, stack: LocalStack, sfn: LocalStepFunctions) -> dict[str, str]:
+    """Each state machine of the template, from its ASL file, its tasks dispatched to the real handlers."""
+    machines: dict[str, str] = {}
+    functions = stack.functions
+    refs = {**stack.refs, **{f"{key}.Arn": functions.function_arn(key) for key in template.functions()}}
+    for logical_id, resource in template.resources().items():
+        if resource.get("Type") != "AWS::Serverless::StateMachine":
+            continue
+        props = resource["Properties"]
+        substitutions = {
+            name: resolve(value, refs, stack.conditions)
+            for name, value in props.get("DefinitionSubstitutions", {}).items()
+        }
+        if "VerifyMaxAttempts" in substitutions:
+            # Instances here pass their status checks at once: a pending verification is a bug, fail fast.
+            substitutions["VerifyMaxAttempts"] = 3
+        arn = sfn.create_state_machine(
+            ROOT / props["DefinitionUri"], substitutions, name=f"{logical_id}-local"
+        )
+        machines[logical_id] = arn
+        stack.refs[logical_id] = arn
+        functions.refs[logical_id] = arn
+    return machines
+
+
+@contextmanager
 def _pipeline_on(clock: SimClock) -> Iterator[None]:
     """The pipeline's records (steps, audit) carry simulated time, like everything else here."""
     with use_clock(clock.now):
@@ -194,9 +258,11 @@ def _environment() -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _subscribe_inbox(topic_arn: str) -> str:
+def _subscribe_inbox(topic_arns: list[str]) -> str:
+    """One inbox for what people receive: the pipeline's notifications and the approval requests."""
     sqs = boto3.client("sqs")
     url: str = sqs.create_queue(QueueName="people-inbox")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+    for topic_arn in topic_arns:
+        boto3.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
     return url

@@ -3,8 +3,11 @@
 A small wave of five servers goes through everything the pipeline does today, on simulated time:
 the stack deploys and makes the replication template private; agents install; a person flips a
 server and the template to public routing and the pipeline puts them back; an MGN event is lost
-and the reconciler catches up; test launches run, one fails. A live view prints what changes; a
-per-server timeline and the notifications a person received close the run. The functions' own
+and the reconciler catches up; servers are tested in one batch, one keeps failing and is handed to a
+person; the cutover gates ask for approval, a person approves three and rejects one in the
+Systems Manager console (its API), two are cut over and finalized and one cutover launch fails and
+is rolled back. A live view prints what changes; a per-server timeline and the notifications a
+person received close the run. The functions' own
 logs go to ``reports/demo-function-logs.jsonl``.
 """
 
@@ -20,11 +23,14 @@ from pathlib import Path
 from typing import TextIO
 
 from localcloud.cloud import LocalCloud
+from localcloud.gate import CutoverCloud, cutover_cloud
 from localcloud.mgn import Timings
 
 WAVE = ("erp-db-01", "erp-app-01", "web-01", "web-02", "legacy-ftp-01")
 FAILS_ITS_TEST = "legacy-ftp-01"
 FLIPPED_BY_A_PERSON = "web-02"
+REJECTED_BY_THE_CHANGE_BOARD = "web-01"
+FAILS_ITS_CUTOVER = "web-02"
 LOSES_ITS_READY_EVENT = "erp-db-01"
 LOG_FILE = Path("reports/demo-function-logs.jsonl")
 
@@ -32,8 +38,9 @@ LOG_FILE = Path("reports/demo-function-logs.jsonl")
 class LiveView:
     """Prints a line whenever a server's lifecycle, replication or pipeline step changes."""
 
-    def __init__(self, cloud: LocalCloud, out: TextIO, names: dict[str, str]) -> None:
+    def __init__(self, cloud: LocalCloud, out: TextIO, names: dict[str, str], gate: CutoverCloud) -> None:
         self.cloud = cloud
+        self.gate = gate
         self.out = out
         self.names = names
         self.last: dict[str, tuple[str, str, str]] = {}
@@ -63,14 +70,18 @@ class LiveView:
         """Advance simulated time, looking at the world every ``every`` seconds."""
         end = self.cloud.clock.now().timestamp() + seconds
         while self.cloud.clock.now().timestamp() < end:
+            # Step Functions runs in real time beside the simulated clock: let executions settle.
+            self.gate.settle()
             self.cloud.clock.advance(min(every, end - self.cloud.clock.now().timestamp()))
+            self.gate.settle()
             self.refresh()
 
 
 def run_demo(out: TextIO) -> int:
     timings = Timings(initiating_seconds=120, initial_sync_seconds=1500)
-    with LocalCloud.start(timings=timings) as cloud:
-        view = LiveView(cloud, out, {})
+    with cutover_cloud(timings=timings, schedules=True) as gate:
+        cloud = gate.cloud
+        view = LiveView(cloud, out, {}, gate)
         view.say(
             "Local cloud up: closed VPC (no IGW, no NAT), VPC endpoints, MGN, the stack's tables, "
             "queues, topic, functions and EventBridge rules"
@@ -130,9 +141,34 @@ def run_demo(out: TextIO) -> int:
         )
         view.run(5400)
 
+        approve_and_cut_over(gate, view, by_name)
+
         print_summary(cloud, view, out)
         failures = cloud.stack.queue_messages("FunctionFailureDLQ")
         return 1 if failures else 0
+
+
+def approve_and_cut_over(gate: CutoverCloud, view: LiveView, by_name: dict[str, str]) -> None:
+    waiting = [name for name, sid in by_name.items() if gate.gate(sid).get("status") == "WAITING_APPROVAL"]
+    view.say(f"Cutover gates wait for a person's approval in Systems Manager: {', '.join(waiting)}")
+    view.say(f"{FAILS_ITS_CUTOVER}'s cutover instance will fail to launch: the gate must roll it back")
+    gate.mgn.fail_next_launch(
+        by_name[FAILS_ITS_CUTOVER], "Failed to launch cutover instance: insufficient capacity"
+    )
+    for name in waiting:
+        sid = by_name[name]
+        decision = "Reject" if name == REJECTED_BY_THE_CHANGE_BOARD else "Approve"
+        view.note(sid, f"a person chose {decision} in the Systems Manager console")
+        if decision == "Reject":
+            view.say(f"The approver rejects {name} in the console: the change board postponed it")
+            gate.decide(sid, "Reject", comment="CAB-2291 postponed to the next window")
+        else:
+            view.say(f"The approver approves {name} in the console")
+            gate.decide(sid, "Approve", comment="CAB-2290 approved")
+    view.run(1800)
+    for name, sid in by_name.items():
+        status = gate.gate(sid).get("status", "no gate")
+        view.say(f"{name:<14} cutover gate {status}")
 
 
 def keep_failing(cloud: LocalCloud, server_id: str) -> None:
@@ -159,12 +195,14 @@ def print_summary(cloud: LocalCloud, view: LiveView, out: TextIO) -> None:
         entries = list(view.timeline[server_id])
         for record in audit_by_server.get(server_id, []):
             when = datetime.fromisoformat(record["at"])
-            entries.append(
-                (
-                    when,
-                    f"AUDIT {record['action']} (trigger {record['trigger']}, changed by {record['actor']})",
-                )
+            shows_why = record["action"].endswith(
+                ("waiting-for-readiness", "rolled-back", "failed", "rejected")
             )
+            why = f": {record['reason']}" if shows_why else ""
+            text = (
+                f"AUDIT {record['action']} (trigger {record['trigger']}, changed by {record['actor']}){why}"
+            )
+            entries.append((when, text))
         for event in cloud.mgn.events:
             if (
                 event["detail-type"] == "MGN Source Server Launch Result"

@@ -18,11 +18,10 @@ from typing import Any
 
 import boto3
 
-from localcloud.cloud import ACCOUNT_ID, APPROVER, REGION, LocalCloud
+from localcloud.cloud import ACCOUNT_ID, APPROVER, LocalCloud
 from localcloud.mgn import Timings
 from localcloud.ssm import SsmAutomationEmulator
 from localcloud.stepfunctions import LocalStepFunctions, wait_for
-from localcloud.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
 ASL = ROOT / "statemachines" / "cutover-gate.asl.json"
@@ -210,54 +209,29 @@ class CutoverCloud:
 
 @contextmanager
 def cutover_cloud(
-    *, timings: Timings | None = None, parameters: dict[str, str] | None = None
+    *, timings: Timings | None = None, parameters: dict[str, str] | None = None, schedules: bool = False
 ) -> Iterator[CutoverCloud]:
     """The local cloud with the gate deployed: state machine in moto's interpreter, SSM Automation emulated."""
-    template = Template.load()
     with ExitStack() as stack:
         cloud = stack.enter_context(
             LocalCloud.start(
                 timings=timings or Timings(initiating_seconds=60, initial_sync_seconds=600),
-                schedules=False,
+                schedules=schedules,
                 parameters={"ApproverPrincipalArns": APPROVER, **(parameters or {})},
             )
         )
         with cloud.calls.not_counting():
-            ssm = SsmAutomationEmulator(cloud.clock, ACCOUNT_ID, REGION, default_principal=PIPELINE_ROLE)
-            stack.enter_context(ssm.installed())
-            ssm.subscribe(cloud.bus.put_events)
             ssm_client = boto3.client("ssm")
-            refs = cloud.stack.refs
-            ssm_client.create_document(
-                Name=refs["ApproveCutoverDocument"],
-                DocumentType="Automation",
-                DocumentFormat="YAML",
-                Content=RUNBOOK.read_text(),
-            )
-            functions = cloud.stack.functions
-            sfn = stack.enter_context(LocalStepFunctions(functions, retry_sleep_scale=0.01))
-            definition = template.resources()["CutoverGateStateMachine"]["Properties"][
-                "DefinitionSubstitutions"
-            ]
-            substitutions = {k: v for k, v in definition.items() if k != "CutoverTasksFunctionArn"}
-            substitutions["CutoverTasksFunctionArn"] = functions.function_arn("CutoverTasksFunction")
-            substitutions["VerifyMaxAttempts"] = 3
-            arn = sfn.create_state_machine(ASL, substitutions, name="CutoverGateStateMachine-local")
-            refs["CutoverGateStateMachine"] = arn
-            functions.refs["CutoverGateStateMachine"] = arn
+            arn = cloud.state_machines["CutoverGateStateMachine"]
             prober = FakeProber()
-            tasks_module = sys.modules[functions.handler("CutoverTasksFunction").__module__]
+            tasks_module = sys.modules[cloud.stack.functions.handler("CutoverTasksFunction").__module__]
             tasks_module.prober = prober
-        gate = CutoverCloud(cloud, ssm, sfn, arn, prober, ssm_client)
-        gate.healthy_network()
+        gate = CutoverCloud(cloud, cloud.ssm, cloud.sfn, arn, prober, ssm_client)
+        if schedules:
+            # The real health function writes its report on its schedule; run it once now.
+            gate.network_green = False
+            cloud.stack.functions.invoke("NetworkHealthFunction", {})
+        else:
+            gate.healthy_network()
         cloud.clock.advance(60)
-        try:
-            yield gate
-        finally:
-            # Executions parked on a token keep a moto worker thread each: end them with the cloud.
-            running = sfn.client.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
-            for execution in running:
-                sfn.client.stop_execution(executionArn=execution["executionArn"], error="LocalCloudStopped")
-
-
-# ---------------------------------------------------------------------------------------------- benchmark
+        yield gate

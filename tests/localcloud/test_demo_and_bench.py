@@ -25,6 +25,12 @@ def test_demo_runs_the_wave_and_tells_the_story() -> None:
     assert timeline.count("AUDIT marked-ready-for-cutover") == 4
     assert timeline.count("MGN event: launch result TEST_LAUNCH_FAILED") == 3
     assert "Test launch of legacy-ftp-01 needs a person: 3 attempts failed" in text
+    # Approved servers are cut over and finalized; the rejected one waits; the failed launch rolls back.
+    assert "erp-db-01      cutover gate DONE" in text
+    assert "erp-app-01     cutover gate DONE" in text
+    assert "web-01         cutover gate REJECTED" in text
+    assert "web-02         cutover gate ROLLED_BACK" in text
+    assert "MGN event: launch result CUTOVER_LAUNCH_FAILED" in timeline
     assert "Dead letters: 0" in text
 
 

@@ -43,7 +43,11 @@ class HealthReportStore:
         )
         if "Item" not in item:
             return None
-        stored: dict[str, Any] = json.loads(item["Item"]["report"]["S"])
+        body = item["Item"].get("report", {}).get("S")
+        if body is None:
+            # Not a report this function wrote (hand-made or older shape): compare against nothing.
+            return None
+        stored: dict[str, Any] = json.loads(body)
         return stored
 
     def save(self, report: HealthReport, *, now: datetime, ttl_days: int) -> str:
