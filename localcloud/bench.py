@@ -44,6 +44,7 @@ def run_wave(servers: int, max_simulated_hours: float = 6.0) -> dict[str, Any]:
                 f"the wave did not pass its tests within {max_simulated_hours} simulated hours"
             )
         wall = time.perf_counter() - started
+        transitions = _state_transitions(cloud)
         per_server = {
             service: {op: round(n / servers, 2) for op, n in sorted(cloud.calls.by_service(service).items())}
             for service in ("mgn", "ec2", "dynamodb", "sns", "states")
@@ -53,7 +54,7 @@ def run_wave(servers: int, max_simulated_hours: float = 6.0) -> dict[str, Any]:
         )
         return {
             "servers": servers,
-            "phase": "agent installed -> settings enforced -> replicated -> test launched and verified -> READY_FOR_CUTOVER",
+            "phase": "agent installed -> settings enforced -> replicated -> tested and verified -> waiting for approval",
             "wall_seconds": round(wall, 2),
             "servers_per_second": round(servers / wall, 2),
             "simulated_minutes": round(simulated / 60),
@@ -62,10 +63,21 @@ def run_wave(servers: int, max_simulated_hours: float = 6.0) -> dict[str, Any]:
             "lambda_invocations_per_server": {
                 fn: round(n / servers, 3) for fn, n in sorted(cloud.stack.functions.counts.items())
             },
-            # No state machine runs in this phase yet; the cutover gate adds its transitions here.
-            "step_functions_transitions_per_server": 0.0,
+            # Each verified server opens its cutover gate, which runs up to the wait for a person.
+            "step_functions_transitions_per_server": round(transitions / servers, 2),
             "dead_letters": dead_letters,
         }
+
+
+def _state_transitions(cloud: LocalCloud) -> int:
+    total = 0
+    with cloud.calls.not_counting():
+        for arn in cloud.state_machines.values():
+            pages = cloud.sfn.client.get_paginator("list_executions").paginate(stateMachineArn=arn)
+            total += sum(
+                cloud.sfn.transitions(e["executionArn"]) for page in pages for e in page["executions"]
+            )
+    return total
 
 
 def print_table(result: dict[str, Any], out: TextIO) -> None:

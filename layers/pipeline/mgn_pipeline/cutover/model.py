@@ -23,7 +23,7 @@ class GateStatus(StrEnum):
     VERIFIED = "VERIFIED"
     FINALIZED = "FINALIZED"
     DONE = "DONE"
-    # Closed: the execution ended; a new attempt needs a new verified test or `tools/cutover.py reopen`.
+    # Closed: the execution ended; a new attempt needs a new verified test.
     REJECTED = "REJECTED"
     TIMED_OUT = "TIMED_OUT"
     REFUSED = "REFUSED"  # decided by a principal outside the approver list

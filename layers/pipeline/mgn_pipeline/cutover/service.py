@@ -415,7 +415,8 @@ class CutoverGate:
             [
                 f"Gate attempt {attempt} closed: {reason}.",
                 "The server stays READY_FOR_CUTOVER and keeps replicating; nothing else was done.",
-                f"To ask again: tools/cutover.py reopen {server_id}",
+                "To ask again, test the server again (MGN: mark it READY_FOR_TEST): the pipeline launches"
+                " and verifies a new test, and a new verified test opens a new gate.",
             ],
             "cutover-not-approved",
         )
@@ -657,7 +658,8 @@ class CutoverGate:
                 f"Reason: {reason}",
                 f"Failed instance: {terminated + ' terminated' if terminated else 'none launched'}.",
                 "The source server keeps running and replicating; the server is READY_FOR_CUTOVER again.",
-                f"Fix the cause, then: tools/cutover.py reopen {server_id}",
+                "Fix the cause, then test the server again (MGN: mark it READY_FOR_TEST): a new verified"
+                " test opens a new gate.",
             ],
             "cutover-rolled-back",
         )
@@ -675,7 +677,7 @@ class CutoverGate:
         self._record(
             server_id,
             "cutover-gate-blocked",
-            "not ready before the wait limit; a new verified test or reopen asks again",
+            "not ready before the wait limit; a new verified test asks again",
             {"attempt": attempt, "moved": moved is not None},
         )
         return {"blocked": True}
