@@ -44,13 +44,21 @@ MIN_SAMPLES = 7
 
 # Runs in the child: time the import (or the baseline statement) and print one JSON line.
 CHILD = """
-import json, sys, time
+import importlib, json, sys, time
 sys.path[:0] = {paths!r}
 c0, t0 = time.process_time(), time.perf_counter()
 {statement}
 t1, c1 = time.perf_counter(), time.process_time()
-print("COLD_START_RESULT " + json.dumps({{"wall": (t1 - t0) * 1000.0, "cpu": (c1 - c0) * 1000.0}}))
+# What the first invocation imports on top (pydantic settings, the capabilities' modules): reported
+# beside the init, not part of the ratio, so what was moved out of init stays visible.
+for name in {first_call!r}:
+    importlib.import_module(name)
+c2 = time.process_time()
+print("COLD_START_RESULT " + json.dumps({{"wall": (t1 - t0) * 1000.0, "cpu": (c1 - c0) * 1000.0,
+                                          "first_call_cpu": (c2 - c1) * 1000.0}}))
 """
+# Modules the handlers import at their first invocation rather than at init.
+FIRST_CALL_MODULES = ["mgn_pipeline.settings", "mgn_pipeline.launches.wiring", "mgn_pipeline.cutover.wiring"]
 BASELINE_STATEMENT = 'import boto3\nboto3.client("mgn")'
 
 
@@ -61,7 +69,10 @@ class Target:
     paths: list[str]
     env: dict[str, str]
     samples: list[float] = field(default_factory=list)
+    first_call: list[float] = field(default_factory=list)
     error: str | None = None
+    # The baseline imports nothing on a first call.
+    first_call_modules: list[str] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -214,7 +225,7 @@ def build_pipeline_layer(artifacts: Path) -> Path:
 
 
 def run_sample(python: str, target: Target, timeout: float, clock: str) -> float:
-    code = CHILD.format(paths=target.paths, statement=target.statement)
+    code = CHILD.format(paths=target.paths, statement=target.statement, first_call=target.first_call_modules)
     proc = subprocess.run(
         [python, "-I", "-B", "-c", code],
         env=target.env,
@@ -225,7 +236,9 @@ def run_sample(python: str, target: Target, timeout: float, clock: str) -> float
     )
     for line in proc.stdout.splitlines():
         if line.startswith("COLD_START_RESULT "):
-            return float(json.loads(line.split(" ", 1)[1])[clock])
+            result = json.loads(line.split(" ", 1)[1])
+            target.first_call.append(float(result["first_call_cpu"]))
+            return float(result[clock])
     tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
     raise RuntimeError(f"exit {proc.returncode}:\n{tail}")
 
@@ -295,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                     statement=f"import importlib\nimportlib.import_module({module!r})",
                     paths=[str(task_root), str(layer)],
                     env=lambda_env(logical_id, {**global_env, **fn_env}, str(home), str(task_root), template),
+                    first_call_modules=FIRST_CALL_MODULES,
                 )
             )
 
@@ -326,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             f"warning: load average {load:.1f} on {cores} cores: wall-clock numbers are noisy (try --clock cpu)"
         )
     print()
-    header = f"{'function':<24} {'init ms':>10} {'baseline ms':>12} {'ratio':>7}  result"
+    header = f"{'function':<24} {'init ms':>10} {'baseline ms':>12} {'ratio':>7}  {'result':<8}  first call +ms (cpu)"
     print(header)
     print("-" * len(header))
     for target in targets:
@@ -347,10 +361,12 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio": round(ratio, 3),
                 "ok": ok,
                 "samples_ms": [round(s, 2) for s in target.samples],
+                "first_call_imports_cpu_ms": round(statistics.median(target.first_call), 2),
             }
         )
         print(
-            f"{target.name:<24} {target.median:>10.1f} {base:>12.1f} {ratio:>7.2f}  {'ok' if ok else 'TOO SLOW'}"
+            f"{target.name:<24} {target.median:>10.1f} {base:>12.1f} {ratio:>7.2f}  {'ok' if ok else 'TOO SLOW':<8}"
+            f"  {statistics.median(target.first_call):>10.1f}"
         )
 
     report = {

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mgn_pipeline.adapters.clients import AwsClients
-from mgn_pipeline.cutover.tasks import run_task
-from mgn_pipeline.cutover.wiring import CutoverClients, build_gate
 from mgn_pipeline.errors import SettingsError
-from mgn_pipeline.launches.probe import TcpProber
 from mgn_pipeline.observability import logger, metrics, trace_handler
 
+if TYPE_CHECKING:
+    from mgn_pipeline.launches.probe import TcpProber
+
 clients = AwsClients()
-extra = CutoverClients(clients)
 dynamodb = clients.dynamodb  # every task reads the gate record: created during init
 # TCP probes of the cutover instance; tests replace this.
 prober: TcpProber | None = None
@@ -22,9 +21,13 @@ prober: TcpProber | None = None
 @metrics.log_metrics
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from mgn_pipeline.cutover.settings import CutoverSettings, load_settings  # pydantic: see settings.py
+    # Loaded at the first task, not at init: pydantic (settings.py) and the gate's modules.
+    from mgn_pipeline.cutover.settings import CutoverSettings, load_settings
+    from mgn_pipeline.cutover.tasks import run_task
+    from mgn_pipeline.cutover.wiring import build_gate, cutover_clients
 
-    gate = build_gate(clients, load_settings(CutoverSettings), prober=prober, extra=extra)
+    settings = load_settings(CutoverSettings)
+    gate = build_gate(clients, settings, prober=prober, extra=cutover_clients(clients))
     if gate is None:
         raise SettingsError("CUTOVER_GATE_TABLE_NAME is not set: the cutover gate is not configured")
     logger.append_keys(server_id=event.get("serverId"), task=event.get("task"), attempt=event.get("attempt"))

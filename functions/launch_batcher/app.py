@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from mgn_pipeline.adapters.clients import AwsClients
-from mgn_pipeline.launches.wiring import build_batcher
 from mgn_pipeline.observability import logger, metrics, trace_handler
 
 clients = AwsClients()
@@ -17,10 +16,9 @@ dynamodb = clients.dynamodb
 @metrics.log_metrics
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, object]:
-    from mgn_pipeline.launches.settings import (
-        LaunchBatcherSettings,
-        load_settings,
-    )  # pydantic: see settings.py
+    # Loaded at the first run, not at init: pydantic (settings.py) and the launch modules.
+    from mgn_pipeline.launches.settings import LaunchBatcherSettings, load_settings
+    from mgn_pipeline.launches.wiring import build_batcher
 
     settings = load_settings(LaunchBatcherSettings)
     return build_batcher(clients, settings).run().as_dict()

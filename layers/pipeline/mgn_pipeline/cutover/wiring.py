@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -52,6 +53,12 @@ class CutoverClients:
     @cached_property
     def stepfunctions(self) -> Any:
         return boto3.client("stepfunctions", config=AWS_CONFIG)
+
+
+@functools.cache
+def cutover_clients(clients: AwsClients) -> CutoverClients:
+    """One set of SSM and Step Functions clients per container."""
+    return CutoverClients(clients)
 
 
 def build_gate(

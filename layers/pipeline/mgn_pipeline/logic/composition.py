@@ -12,15 +12,13 @@ from mgn_pipeline.adapters.mgn import MgnGateway
 from mgn_pipeline.adapters.notifier import Notifier
 from mgn_pipeline.adapters.server_registry import ServerRegistry
 from mgn_pipeline.clock import utc_now
-from mgn_pipeline.cutover.wiring import StepFunctionsGateStarter, build_gate, gate_actions
 from mgn_pipeline.domain.steps import PipelineStep
-from mgn_pipeline.launches.gate import CutoverGateStarter
-from mgn_pipeline.launches.probe import TcpProber
-from mgn_pipeline.launches.wiring import build_test_launch_actions
 from mgn_pipeline.logic.pipeline import Pipeline, StepAction
 from mgn_pipeline.logic.replication_settings import Scope, SettingsEnforcer
 
 if TYPE_CHECKING:  # pydantic is loaded at invocation, not at import: see settings.py
+    from mgn_pipeline.launches.gate import CutoverGateStarter
+    from mgn_pipeline.launches.probe import TcpProber
     from mgn_pipeline.settings import PipelineSettings
 
 
@@ -45,6 +43,12 @@ def build_pipeline(
     # Capabilities register the action of their step here as they land; a step without one is
     # recorded (so status shows where the server waits) and nothing else happens to the server.
     actions: dict[PipelineStep, StepAction] = {}
+    # The capabilities' modules load with the first pipeline a container builds, not at init: most
+    # cold starts of the event function are for events that need few of them (benchmarks/cold_start.py
+    # reports this first-call cost beside the init ratio).
+    from mgn_pipeline.cutover.wiring import StepFunctionsGateStarter, build_gate, gate_actions
+    from mgn_pipeline.launches.wiring import build_test_launch_actions
+
     gate = build_gate(clients, settings)  # None when the stack has no cutover gate
     starter = cutover_gate or (StepFunctionsGateStarter(gate) if gate else None)
     actions.update(build_test_launch_actions(clients, settings, gate=starter, prober=prober, now=utc_now))
