@@ -52,22 +52,23 @@ from mgn_pipeline.health.errors import NetworkHealthGateFailed
 from mgn_pipeline.launches.health import HealthStatus
 from mgn_pipeline.launches.instances import Ec2Instances
 from mgn_pipeline.launches.jobs import MgnJobs
-from mgn_pipeline.launches.model import parse_ports
 from mgn_pipeline.launches.probe import TcpProber
 from mgn_pipeline.launches.verification import (
+    CUTOVER_PHASES,
     Expectations,
     PostLaunchFacts,
     VerdictState,
+    declared_ports,
     instance_checks,
     port_checks,
     post_launch_checks,
+    post_launch_facts,
     ready_for_probing,
     verdict,
 )
 from mgn_pipeline.observability import logger
 
 TRIGGER = "cutover-gate"
-_CUTOVER_PHASES = {"TEST_AND_CUTOVER", "CUTOVER_ONLY"}
 # Step Functions answers these when a token was already completed (or its execution ended).
 _TOKEN_GONE = {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken", "ExecutionDoesNotExist"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -832,10 +833,6 @@ class CutoverGate:
         return record
 
     def _post_launch(self, server_id: str, job: Mapping[str, Any] | None) -> PostLaunchFacts:
-        configured = self._jobs.post_launch_actions(server_id)
-        documents = configured.get("ssmDocuments") or []
-        if not documents:
-            return PostLaunchFacts(applies_to_test=False)
         participant: Mapping[str, Any] = next(
             (
                 p
@@ -844,36 +841,10 @@ class CutoverGate:
             ),
             {},
         )
-        statuses: dict[str, tuple[str, str]] = {}
-        for entry in (participant.get("postLaunchActionsStatus") or {}).get(
-            "postLaunchActionsLaunchStatusList"
-        ) or []:
-            document = entry.get("ssmDocument") or {}
-            key = str(document.get("actionName") or document.get("ssmDocumentName") or "")
-            statuses[key] = (
-                str(entry.get("executionStatus", "IN_PROGRESS")),
-                str(entry.get("failureReason", "")),
-            )
-        return PostLaunchFacts(
-            # The verifier's field says "test"; for a cutover it means "applies to this launch".
-            applies_to_test=configured.get("deployment", "TEST_AND_CUTOVER") in _CUTOVER_PHASES,
-            configured={
-                str(d.get("actionName") or d.get("ssmDocumentName")): bool(
-                    d.get("mustSucceedForCutover", True)
-                )
-                for d in documents
-            },
-            statuses=statuses,
-        )
+        return post_launch_facts(self._jobs.post_launch_actions(server_id), participant, CUTOVER_PHASES)
 
     def _declared_ports(self, server: SourceServer) -> tuple[tuple[int, ...], str | None]:
-        text = server.tags.get(self._config.app_ports_tag)
-        if text is None:
-            return self._config.default_app_ports, None
-        try:
-            return parse_ports(text), None
-        except ValueError as exc:
-            return (), f"tag {self._config.app_ports_tag}={text!r} cannot be read: {exc}"
+        return declared_ports(server.tags, self._config.app_ports_tag, self._config.default_app_ports)
 
     def _record(self, server_id: str, action: str, reason: str, details: dict[str, Any]) -> None:
         self._audit.append(

@@ -24,25 +24,26 @@ from mgn_pipeline.launches.gate import CutoverGateStarter
 from mgn_pipeline.launches.health import HealthStatus
 from mgn_pipeline.launches.instances import Ec2Instances
 from mgn_pipeline.launches.jobs import MgnJobs
-from mgn_pipeline.launches.model import LaunchStatus, QueueItem, parse_ports
+from mgn_pipeline.launches.model import LaunchStatus, QueueItem
 from mgn_pipeline.launches.probe import TcpProber
 from mgn_pipeline.launches.queue import LaunchQueue
 from mgn_pipeline.launches.verification import (
+    TEST_PHASES,
     Check,
     CheckState,
     Expectations,
     PostLaunchFacts,
     Verdict,
     VerdictState,
+    declared_ports,
     instance_checks,
     port_checks,
     post_launch_checks,
+    post_launch_facts,
     ready_for_probing,
     verdict,
 )
 from mgn_pipeline.observability import logger, metrics
-
-_TEST_PHASES = {"TEST_AND_CUTOVER", "TEST_ONLY"}
 
 
 class TestLaunches:
@@ -359,38 +360,10 @@ class TestLaunches:
 
     # ================================================================== facts
     def _post_launch(self, server_id: str, participant: Mapping[str, Any]) -> PostLaunchFacts:
-        configured = self._jobs.post_launch_actions(server_id)
-        documents = configured.get("ssmDocuments") or []
-        if not documents:
-            return PostLaunchFacts(applies_to_test=False)
-        status = participant.get("postLaunchActionsStatus") or {}
-        statuses: dict[str, tuple[str, str]] = {}
-        for entry in status.get("postLaunchActionsLaunchStatusList") or []:
-            document = entry.get("ssmDocument") or {}
-            key = str(document.get("actionName") or document.get("ssmDocumentName") or "")
-            statuses[key] = (
-                str(entry.get("executionStatus", "IN_PROGRESS")),
-                str(entry.get("failureReason", "")),
-            )
-        return PostLaunchFacts(
-            applies_to_test=configured.get("deployment", "TEST_AND_CUTOVER") in _TEST_PHASES,
-            configured={
-                str(d.get("actionName") or d.get("ssmDocumentName")): bool(
-                    d.get("mustSucceedForCutover", True)
-                )
-                for d in documents
-            },
-            statuses=statuses,
-        )
+        return post_launch_facts(self._jobs.post_launch_actions(server_id), participant, TEST_PHASES)
 
     def _declared_ports(self, server: SourceServer) -> tuple[tuple[int, ...], str | None]:
-        text = server.tags.get(self._config.app_ports_tag)
-        if text is None:
-            return self._config.default_app_ports, None
-        try:
-            return parse_ports(text), None
-        except ValueError as exc:
-            return (), f"tag {self._config.app_ports_tag}={text!r} cannot be read: {exc}"
+        return declared_ports(server.tags, self._config.app_ports_tag, self._config.default_app_ports)
 
     def _record(
         self, server: SourceServer, action: str, trigger: Trigger, reason: str, details: dict[str, Any]

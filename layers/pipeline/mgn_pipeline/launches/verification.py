@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mgn_pipeline.launches.model import parse_ports
+
 
 class CheckState(StrEnum):
     OK = "ok"
@@ -197,3 +199,52 @@ def ready_for_probing(checks: Sequence[Check]) -> bool:
         for c in checks
         if c.name in {"running", "instance status check", "system status check"}
     )
+
+
+# MGN's postLaunchActions.deployment values, by the launch they apply to.
+TEST_PHASES = frozenset({"TEST_AND_CUTOVER", "TEST_ONLY"})
+CUTOVER_PHASES = frozenset({"TEST_AND_CUTOVER", "CUTOVER_ONLY"})
+
+
+def post_launch_facts(
+    configured: Mapping[str, Any], participant: Mapping[str, Any], phases: frozenset[str]
+) -> PostLaunchFacts:
+    """What the launch configuration asks of post-launch actions, and what the job says they did.
+
+    ``phases``: TEST_PHASES or CUTOVER_PHASES, the launch being verified.
+    """
+    documents = configured.get("ssmDocuments") or []
+    if not documents:
+        return PostLaunchFacts(applies_to_test=False)
+    statuses: dict[str, tuple[str, str]] = {}
+    for entry in (participant.get("postLaunchActionsStatus") or {}).get(
+        "postLaunchActionsLaunchStatusList"
+    ) or []:
+        document = entry.get("ssmDocument") or {}
+        key = str(document.get("actionName") or document.get("ssmDocumentName") or "")
+        statuses[key] = (
+            str(entry.get("executionStatus", "IN_PROGRESS")),
+            str(entry.get("failureReason", "")),
+        )
+    return PostLaunchFacts(
+        # The field says "test"; for a cutover it means "applies to this launch".
+        applies_to_test=configured.get("deployment", "TEST_AND_CUTOVER") in phases,
+        configured={
+            str(d.get("actionName") or d.get("ssmDocumentName")): bool(d.get("mustSucceedForCutover", True))
+            for d in documents
+        },
+        statuses=statuses,
+    )
+
+
+def declared_ports(
+    tags: Mapping[str, str], tag: str, default: tuple[int, ...]
+) -> tuple[tuple[int, ...], str | None]:
+    """The application ports a server declares in its tag (else ``default``), or why the tag is unreadable."""
+    text = tags.get(tag)
+    if text is None:
+        return default, None
+    try:
+        return parse_ports(text), None
+    except ValueError as exc:
+        return (), f"tag {tag}={text!r} cannot be read: {exc}"
