@@ -75,7 +75,7 @@ def _build_routes(model: ServiceModel) -> list[_Route]:
     return routes
 
 
-class _RawBody:
+class RawBody:
     """Just enough of urllib3's response for botocore to read the body."""
 
     def __init__(self, body: bytes) -> None:
@@ -259,7 +259,7 @@ class MgnEmulator:
         status, headers, body = self.handle(
             request.method, request.url, dict(request.headers.items()), request.body
         )
-        return AWSResponse(request.url, status, headers, _RawBody(body))
+        return AWSResponse(request.url, status, headers, RawBody(body))
 
     # ---- request handling ------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from botocore.model import OperationModel, ServiceModel
 
 from localcloud.clock import SimClock
+from localcloud.mgn.emulator import RawBody
 from localcloud.mgn.errors import EmulatorBug
 from localcloud.mgn.model_validation import FieldProblem, validate_shape
 from localcloud.mgn.util import IdFactory
@@ -75,20 +76,6 @@ def ssm_model() -> ServiceModel:
     if _service_model is None:
         _service_model = botocore.session.get_session().get_service_model("ssm")
     return _service_model
-
-
-class _RawBody:
-    """Just enough of urllib3's response for botocore to read the body."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-    def read(self, *_: Any, **__: Any) -> bytes:
-        body, self._body = self._body, b""
-        return body
 
 
 class SsmAutomationEmulator:
@@ -224,7 +211,7 @@ class SsmAutomationEmulator:
         if operation not in OPERATIONS:
             return None  # moto answers every other SSM call
         status, headers, body = self.handle(operation, dict(request.headers.items()), request.body)
-        response = AWSResponse(request.url, status, headers, _RawBody(body))
+        response = AWSResponse(request.url, status, headers, RawBody(body))
         # botocore calls every before-send handler (emit, not emit_until_response), and moto's
         # stubber raises NotImplementedError for this SSM operation instead of returning None.
         # Point the request away from moto's URL patterns; _restore_url puts it back after moto.

@@ -59,12 +59,8 @@ from mgn_pipeline.launches.verification import (
     PostLaunchFacts,
     VerdictState,
     declared_ports,
-    instance_checks,
-    port_checks,
-    post_launch_checks,
     post_launch_facts,
-    ready_for_probing,
-    verdict,
+    verify_instance,
 )
 from mgn_pipeline.observability import logger
 
@@ -518,19 +514,16 @@ class CutoverGate:
         server = self._gateway.get_server(server_id)
         config = self._config
         facts = self._instances().facts(record.instance_id or "")
-        checks = instance_checks(
-            facts, Expectations(config.allowed_subnet_ids, config.expected_security_group_ids)
-        )
         job = self._jobs.job(record.cutover_job_id or "") if record.cutover_job_id else None
-        checks += post_launch_checks(self._post_launch(server_id, job))
-        ports, tag_error = self._declared_ports(server)
-        answers: dict[int, bool] | None = None
-        if ports and not tag_error and facts.private_ip and ready_for_probing(checks):
-            answers = {
-                p: self._prober.is_open(facts.private_ip, p, config.probe_timeout_seconds) for p in ports
-            }
-        checks += port_checks(ports, answers, tag_error)
-        result = verdict(checks)
+        # The same verifier as test launches.
+        result = verify_instance(
+            facts,
+            Expectations(config.allowed_subnet_ids, config.expected_security_group_ids),
+            self._post_launch(server_id, job),
+            self._declared_ports(server),
+            self._prober,
+            config.probe_timeout_seconds,
+        )
         if result.state is VerdictState.PENDING:
             raise CutoverVerificationPending("; ".join(result.reasons))
         if result.state is VerdictState.FAIL:

@@ -36,12 +36,8 @@ from mgn_pipeline.launches.verification import (
     Verdict,
     VerdictState,
     declared_ports,
-    instance_checks,
-    port_checks,
-    post_launch_checks,
     post_launch_facts,
-    ready_for_probing,
-    verdict,
+    verify_instance,
 )
 from mgn_pipeline.observability import logger, metrics
 
@@ -229,18 +225,14 @@ class TestLaunches:
     ) -> str:
         config = self._config
         facts = self._instances().facts(item.instance_id or "")
-        checks = instance_checks(
-            facts, Expectations(config.allowed_subnet_ids, config.expected_security_group_ids)
+        result = verify_instance(
+            facts,
+            Expectations(config.allowed_subnet_ids, config.expected_security_group_ids),
+            self._post_launch(server.server_id, participant),
+            self._declared_ports(server),
+            self._prober,
+            config.probe_timeout_seconds,
         )
-        checks += post_launch_checks(self._post_launch(server.server_id, participant))
-        ports, tag_error = self._declared_ports(server)
-        answers: dict[int, bool] | None = None
-        if ports and not tag_error and facts.private_ip and ready_for_probing(checks):
-            answers = {
-                p: self._prober.is_open(facts.private_ip, p, config.probe_timeout_seconds) for p in ports
-            }
-        checks += port_checks(ports, answers, tag_error)
-        result = verdict(checks)
         if result.state is VerdictState.PENDING:
             since = datetime.fromisoformat(item.verifying_since or self._now().isoformat())
             waited = self._now() - since

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mgn_pipeline.launches.model import parse_ports
+
+if TYPE_CHECKING:
+    from mgn_pipeline.launches.probe import TcpProber
 
 
 class CheckState(StrEnum):
@@ -248,3 +251,21 @@ def declared_ports(
         return parse_ports(text), None
     except ValueError as exc:
         return (), f"tag {tag}={text!r} cannot be read: {exc}"
+
+
+def verify_instance(
+    facts: InstanceFacts,
+    expect: Expectations,
+    post_launch: PostLaunchFacts,
+    declared: tuple[tuple[int, ...], str | None],
+    prober: TcpProber,
+    probe_timeout_seconds: float,
+) -> Verdict:
+    """The one verification of a launched instance, test or cutover: instance, post-launch actions,
+    then the declared application ports, probed only once the instance is ready for them."""
+    ports, tag_error = declared
+    checks = instance_checks(facts, expect) + post_launch_checks(post_launch)
+    answers: dict[int, bool] | None = None
+    if ports and not tag_error and facts.private_ip and ready_for_probing(checks):
+        answers = {p: prober.is_open(facts.private_ip, p, probe_timeout_seconds) for p in ports}
+    return verdict(checks + port_checks(ports, answers, tag_error))
