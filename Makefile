@@ -41,6 +41,9 @@ PY_DIRS      = $(wildcard functions layers localcloud tests benchmarks tools)
 UNIT_DIRS    = $(wildcard tests/unit)
 INTEG_DIRS   = $(wildcard tests/integration tests/localcloud)
 PYTEST      := $(PY) -m pytest
+# Whole-flow tests wait on moto's real-time Step Functions more than they compute: one worker
+# more than the cores keeps both busy.
+INTEG_WORKERS ?= 3
 
 # The gates `make test` runs, fastest first.
 GATES := lint asl-validate cfn-lint typecheck sam-validate checkov unit build integration
@@ -106,7 +109,7 @@ unit: $(VENV_STAMP) ## Unit tests, sockets disabled (pytest-socket)
 .PHONY: integration
 integration: $(VENV_STAMP) ## Integration tests on the emulated AWS: tests/integration + tests/localcloud
 	@test -n "$(INTEG_DIRS)" || { echo "integration: no tests/integration or tests/localcloud" >&2; exit 1; }
-	$(PYTEST) $(INTEG_DIRS)
+	$(PYTEST) $(INTEG_DIRS) -n $(INTEG_WORKERS)
 
 .PHONY: e2e
 e2e: $(VENV_STAMP) ## End-to-end tests against real AWS (skipped without credentials; not part of `test`)

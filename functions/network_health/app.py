@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from mgn_pipeline.adapters.audit import AuditTrail
 from mgn_pipeline.adapters.notifier import Notifier
 from mgn_pipeline.health.clients import HealthClients
 from mgn_pipeline.health.inventory import InventoryReader
@@ -39,6 +41,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         tools=probe_tools or ProbeTools(timeout_seconds=settings.probe_timeout_seconds),
         api_calls=standard_api_calls(clients.mgn, clients.ec2),
         emit_metrics=emit_check_metrics,
+        audit=AuditTrail(clients.dynamodb, settings.audit_table) if settings.audit_table else None,
+        actor=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "NetworkHealthFunction"),
     )
     return run_network_health(
         event,

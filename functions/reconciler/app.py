@@ -8,6 +8,7 @@ from mgn_pipeline.adapters.clients import AwsClients
 from mgn_pipeline.adapters.mgn import MgnGateway
 from mgn_pipeline.domain.trigger import DEPLOYMENT, RECONCILER
 from mgn_pipeline.logic.composition import build_pipeline
+from mgn_pipeline.logic.fleet_metrics import GateTableApprovals
 from mgn_pipeline.logic.reconcile import reconcile
 from mgn_pipeline.observability import logger, metrics, trace_handler
 
@@ -24,5 +25,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, object]:
     settings = load_settings(ReconcilerSettings)
     # The stack's own deployment also runs a reconcile, so templates are private before any agent.
     trigger = DEPLOYMENT if event.get("source") == "aws.cloudformation" else RECONCILER
-    report = reconcile(MgnGateway(mgn), build_pipeline(clients, settings), settings.page_size, trigger)
+    # The dashboard's ApprovalsWaiting gauge reads the gate items of the servers at the gate.
+    gate_table = settings.cutover_gate_table
+    approvals = GateTableApprovals(dynamodb, gate_table) if gate_table else None
+    report = reconcile(
+        MgnGateway(mgn), build_pipeline(clients, settings), settings.page_size, trigger, approvals
+    )
     return report.as_dict()

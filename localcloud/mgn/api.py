@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from localcloud.mgn import lifecycle
+from localcloud.mgn.applications import ApplicationsApi
 from localcloud.mgn.backend import MgnBackend
 from localcloud.mgn.errors import ConflictError, NotFoundError, ValidationError
 from localcloud.mgn.jobs import JobRecord
@@ -78,6 +79,8 @@ class MgnApi:
             "UntagResource": self.untag_resource,
             "ListTagsForResource": self.list_tags_for_resource,
         }
+        self.applications = ApplicationsApi(backend, self._page, self._check_tags)
+        self.operations.update(self.applications.operations)
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -143,7 +146,8 @@ class MgnApi:
         if f.get("replicationTypes"):
             servers = [s for s in servers if "AGENT_BASED" in f["replicationTypes"]]
         if f.get("applicationIDs"):
-            servers = []  # the emulator has no applications, so nothing belongs to one
+            apps = set(f["applicationIDs"])
+            servers = [s for s in servers if s.application_id in apps]
         page = self._page(servers, params)
         now = self._now()
         page["items"] = [s.view(now) for s in page["items"]]
@@ -153,6 +157,7 @@ class MgnApi:
         server = self._server(params)
         lifecycle.check_archive(server)
         server.is_archived = True
+        self.b.replication.release_slot(server)  # an archived server no longer counts as replicating
         return server.view(self._now())
 
     def disconnect_from_service(self, params: Params) -> dict[str, Any]:
@@ -404,6 +409,10 @@ class MgnApi:
         if arn == self.b.arn("replication-configuration-template", resource) and resource in self.b.templates:
             tags: dict[str, str] = self.b.templates[resource].setdefault("tags", {})
             return tags
+        if arn == self.b.arn("wave", resource) and resource in self.b.waves:
+            return self.b.waves[resource].tags
+        if arn == self.b.arn("application", resource) and resource in self.b.applications:
+            return self.b.applications[resource].tags
         raise NotFoundError(f"Resource {arn} not found", resource_id=arn)
 
     def tag_resource(self, params: Params) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""State of the emulated MGN region: servers, templates, jobs, and the EC2 side in moto."""
+"""State of the emulated MGN region: servers, templates, jobs, waves and applications, and the EC2 side in moto."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import boto3
 from botocore.exceptions import ClientError
 
 from localcloud.clock import SimClock
+from localcloud.mgn.applications import ApplicationRecord, WaveRecord
+from localcloud.mgn.errors import QuotaExceededError
 from localcloud.mgn.events import EventEmitter
 from localcloud.mgn.jobs import JobRecord, JobRunner, Timings
+from localcloud.mgn.quotas import SOURCE_SERVERS_QUOTA_CODE, Quotas
 from localcloud.mgn.replication import ReplicationSimulator
 from localcloud.mgn.server_state import ServerRecord
 from localcloud.mgn.util import IdFactory
@@ -125,6 +128,7 @@ class MgnBackend:
         staging_subnet_id: str | None,
         launch_subnet_id: str | None,
         timings: Timings,
+        quotas: Quotas,
         ec2_client: Any | None,
         seed: int,
     ) -> None:
@@ -134,14 +138,17 @@ class MgnBackend:
         self.initialized = initialized
         self.staging_subnet_id = staging_subnet_id
         self.timings = timings
+        self.quotas = quotas
         self.ids = IdFactory(seed)
         self.emitter = EventEmitter(self.ids, account_id, region)
-        self.replication = ReplicationSimulator(clock, self.emitter)
+        self.replication = ReplicationSimulator(clock, self.emitter, lambda: self.quotas)
         self.runner = JobRunner(self)
         self.ec2 = Ec2Side(region, launch_subnet_id, ec2_client)
         self.servers: dict[str, ServerRecord] = {}
         self.templates: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, JobRecord] = {}
+        self.waves: dict[str, WaveRecord] = {}
+        self.applications: dict[str, ApplicationRecord] = {}
 
     def arn(self, kind: str, resource_id: str) -> str:
         return f"arn:aws:mgn:{self.region}:{self.account_id}:{kind}/{resource_id}"
@@ -217,6 +224,7 @@ class MgnBackend:
         user_provided_id: str | None = None,
         ip_address: str | None = None,
     ) -> str:
+        self._check_source_server_quota()
         server_id = "s-" + self.ids.hex(17)
         template = self.default_template()
         replication = {
@@ -265,6 +273,20 @@ class MgnBackend:
         self.servers[server_id] = server
         self.replication.start(server)
         return server_id
+
+    def _check_source_server_quota(self) -> None:
+        # The agent registers through an MGN API outside botocore's model; the installer fails with
+        # the service's quota error, which is what the caller of register_agent gets here.
+        limit = self.quotas.max_source_servers
+        in_use = sum(1 for s in self.servers.values() if not s.is_archived)
+        if in_use >= limit:
+            raise QuotaExceededError(
+                f"Cannot add a source server: the Region already has {in_use} non-archived source "
+                f"servers (quota {limit}); archive or delete servers first",
+                SOURCE_SERVERS_QUOTA_CODE,
+                limit,
+                resource_type="SOURCE_SERVER",
+            )
 
 
 def _copy(value: Any) -> Any:

@@ -8,9 +8,10 @@ session and client created while it is installed, including an unmodified
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,7 @@ from botocore.model import OperationModel, ServiceModel
 
 from localcloud.clock import SimClock
 from localcloud.mgn.api import MgnApi
+from localcloud.mgn.applications import ApplicationRecord, WaveRecord
 from localcloud.mgn.backend import MgnBackend
 from localcloud.mgn.errors import (
     EmulatorBug,
@@ -39,6 +41,7 @@ from localcloud.mgn.errors import (
 from localcloud.mgn.events import DEFAULT_ROLE_NAME, Event
 from localcloud.mgn.jobs import JobRecord, Timings
 from localcloud.mgn.model_validation import FieldProblem, validate_shape
+from localcloud.mgn.quotas import Quotas
 from localcloud.mgn.server_state import ServerRecord
 
 HOOK_EVENT = "before-send.mgn"
@@ -92,7 +95,8 @@ class RawBody:
 class MgnEmulator:
     """An emulated AWS MGN (Application Migration Service) for one account and region.
 
-    Test-side helpers (not API): ``register_agent``, ``server``, ``job``, ``calls``, ``events``,
+    Test-side helpers (not API): ``register_agent``, ``server``, ``job``, ``create_wave``,
+    ``create_application``, ``wave``, ``application``, ``adjust_quotas``, ``calls``, ``events``,
     ``subscribe``, ``throttle_next``, ``fail_next_launch``, ``fail_next_call``, ``acting_as``.
     """
 
@@ -106,12 +110,14 @@ class MgnEmulator:
         staging_subnet_id: str | None = None,
         launch_subnet_id: str | None = None,
         timings: Timings | None = None,
+        quotas: Quotas | None = None,
         default_page_size: int = 100,
         ec2_client: Any | None = None,
         seed: int = 0,
     ) -> None:
         """``default_page_size`` applies when a caller omits maxResults. MGN does not document its
-        default; a small one makes callers that ignore nextToken fail in tests, not in production."""
+        default; a small one makes callers that ignore nextToken fail in tests, not in production.
+        ``quotas`` defaults to MGN's: 4,000 non-archived servers, 150 replicating (adjustable)."""
         self.clock = clock
         self.region = region
         self.account_id = account_id
@@ -123,6 +129,7 @@ class MgnEmulator:
             staging_subnet_id=staging_subnet_id,
             launch_subnet_id=launch_subnet_id,
             timings=timings or Timings(),
+            quotas=quotas or Quotas(),
             ec2_client=ec2_client,
             seed=seed,
         )
@@ -148,6 +155,22 @@ class MgnEmulator:
     def timings(self) -> Timings:
         return self.backend.timings
 
+    @property
+    def quotas(self) -> Quotas:
+        return self.backend.quotas
+
+    def adjust_quotas(self, **limits: int) -> Quotas:
+        """Change quotas now, e.g. ``adjust_quotas(max_replicating_servers=1000)`` as an approved
+        increase request would; servers waiting for a replication slot start if slots are free."""
+        self.backend.quotas = dataclasses.replace(self.backend.quotas, **limits)
+        self.backend.replication.admit_waiting()
+        return self.backend.quotas
+
+    @property
+    def replicating_servers(self) -> int:
+        """How many servers hold a slot of the replicating-servers quota."""
+        return self.backend.replication.slots_in_use
+
     def subscribe(self, callback: Callable[[Event], object]) -> Callable[[], None]:
         """Call ``callback(event)`` for each event from now on; returns an unsubscribe function."""
         return self.backend.emitter.subscribe(callback)
@@ -169,6 +192,8 @@ class MgnEmulator:
         The server copies the default replication template (created on first use), gets a real
         EC2 launch template in moto, and starts replicating on the clock. Durations left as None
         come from the emulator's ``timings``; ``disks`` is ``[{"deviceName": ..., "bytes": ...}]``.
+        Past ``quotas.max_source_servers`` non-archived servers it raises QuotaExceededError; while
+        ``quotas.max_replicating_servers`` are replicating, the new server waits in INITIATING.
         """
         return self.backend.register_agent(
             hostname,
@@ -187,6 +212,56 @@ class MgnEmulator:
 
     def job(self, job_id: str) -> JobRecord:
         return self.backend.jobs[job_id]
+
+    def wave(self, wave_id: str) -> WaveRecord:
+        return self.backend.waves[wave_id]
+
+    def application(self, application_id: str) -> ApplicationRecord:
+        return self.backend.applications[application_id]
+
+    def create_wave(
+        self, name: str, description: str | None = None, tags: dict[str, str] | None = None
+    ) -> str:
+        """Create a wave as a test's setup (no CloudTrail event, not in ``calls``); returns its id."""
+        params: dict[str, Any] = {"name": name, "tags": dict(tags or {})}
+        if description is not None:
+            params["description"] = description
+        return str(self._setup_call("CreateWave", params)["waveID"])
+
+    def create_application(
+        self,
+        name: str,
+        wave_id: str | None = None,
+        server_ids: Iterable[str] = (),
+        *,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """Create an application with its servers, in ``wave_id`` if given, as a test's setup."""
+        params: dict[str, Any] = {"name": name, "tags": dict(tags or {})}
+        if description is not None:
+            params["description"] = description
+        app_id = str(self._setup_call("CreateApplication", params)["applicationID"])
+        ids = list(server_ids)
+        for start in range(0, len(ids), 50):  # the model's maximum per AssociateSourceServers
+            self._setup_call(
+                "AssociateSourceServers",
+                {"applicationID": app_id, "sourceServerIDs": ids[start : start + 50]},
+            )
+        if wave_id is not None:
+            self._setup_call("AssociateApplications", {"waveID": wave_id, "applicationIDs": [app_id]})
+        return app_id
+
+    def _setup_call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Run an operation's handler with the API's checks, for test setup; MgnError on refusal."""
+        op = self._model.operation_model(operation)
+        problems = validate_shape(op.input_shape, params)
+        if problems:
+            raise ValidationError(f"invalid {operation} setup: {problems}", problems)
+        result = self.api.operations[operation](params)
+        if op.output_shape is not None and validate_shape(op.output_shape, result, skip_locations=True):
+            raise EmulatorBug(f"emulator response for {operation} breaks the model")
+        return result
 
     def throttle_next(self, operation_name: str, count: int = 1, retry_after: int = 5) -> None:
         """Answer the next ``count`` calls of the operation with ThrottlingException (HTTP 429)."""

@@ -4,24 +4,39 @@ INITIATING -> INITIAL_SYNC -> CONTINUOUS, then lifecycle NOT_READY -> READY_FOR_
 The network is closed, so a configuration that routes replication over public IPs can
 never connect: the agent's connection step fails and replication STALLS until the
 configuration is corrected, after which the agent reconnects and picks up where it was.
+
+The quota of actively replicating servers (150 by default, adjustable) is modelled here. The MGN
+documentation lists the quota but does not say what happens to the next agent once it is full
+(searched: the General Reference quota table, the user guide's FAQ and replication errors pages).
+The emulator's choice: the new server is added (lifecycle NOT_READY) but does not start
+replicating; it stays in INITIATING at the initiation step WAIT, without a dataReplicationError
+(no DataReplicationErrorString describes a quota, and an error would make callers treat a healthy
+queued server as broken), until a slot frees. Servers take free slots in the order they were added.
+A slot is freed when a server stops replicating (DisconnectFromService, FinalizeCutover) or is
+archived.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
 from localcloud.clock import SimClock
 from localcloud.mgn.events import EventEmitter
+from localcloud.mgn.quotas import Quotas
 from localcloud.mgn.server_state import NETWORK_SETTINGS, ServerRecord, uses_public_network
 
 
 class ReplicationSimulator:
     """Moves each server's replication forward with clock timers."""
 
-    def __init__(self, clock: SimClock, emitter: EventEmitter) -> None:
+    def __init__(self, clock: SimClock, emitter: EventEmitter, quotas: Callable[[], Quotas]) -> None:
         self._clock = clock
         self._emitter = emitter
+        self._quotas = quotas  # read on each use: the emulator may adjust them
+        self._slot_holders: set[str] = set()
+        self._waiting: deque[ServerRecord] = deque()
 
     def _now(self) -> datetime:
         return self._clock.now()
@@ -42,8 +57,34 @@ class ReplicationSimulator:
     # ---- phases --------------------------------------------------------------------------
 
     def start(self, server: ServerRecord) -> None:
-        """Agent installed: replication server is being set up."""
-        self._enter_initiating(server)
+        """Agent installed: replication starts now, or when a replication slot frees."""
+        server.repl_state = "INITIATING"
+        server.initiation_started_at = self._now()
+        server.awaiting_replication_slot = True
+        self._waiting.append(server)
+        self.admit_waiting()
+
+    @property
+    def slots_in_use(self) -> int:
+        return len(self._slot_holders)
+
+    def admit_waiting(self) -> None:
+        """Start replication of waiting servers, oldest first, while slots are free."""
+        limit = self._quotas().max_replicating_servers
+        while self._waiting and len(self._slot_holders) < limit:
+            server = self._waiting.popleft()
+            server.awaiting_replication_slot = False
+            self._slot_holders.add(server.server_id)
+            self._enter_initiating(server)
+
+    def release_slot(self, server: ServerRecord) -> None:
+        """The server no longer counts as replicating (disconnected, finalized or archived)."""
+        if server.awaiting_replication_slot:
+            self._waiting.remove(server)
+            server.awaiting_replication_slot = False
+        if server.server_id in self._slot_holders:
+            self._slot_holders.discard(server.server_id)
+            self.admit_waiting()
 
     def _enter_initiating(self, server: ServerRecord) -> None:
         self._freeze_sync(server)
@@ -109,8 +150,8 @@ class ReplicationSimulator:
 
     def configuration_changed(self, server: ServerRecord, before: dict[str, object]) -> None:
         """Replication settings were updated; react like MGN would."""
-        if not server.replicating:
-            return
+        if not server.replicating or server.awaiting_replication_slot:
+            return  # a waiting server uses its settings once it gets a slot
         if server.repl_state == "STALLED":
             if not uses_public_network(server.replication):
                 # Corrected: the stall is over, the agent reconnects.
@@ -134,3 +175,4 @@ class ReplicationSimulator:
         server.initiation_failed_step = None
         server.interrupted_since = None
         server.disconnected_at = self._now()
+        self.release_slot(server)

@@ -59,6 +59,7 @@ class ServerRecord:
     ip_address: str = "10.20.0.10"
     replicator_id: str = ""
     user_provided_id: str | None = None
+    application_id: str | None = None  # at most one application per server
 
     lifecycle: str = "NOT_READY"
     repl_state: str = "INITIATING"
@@ -80,6 +81,7 @@ class ServerRecord:
     disconnected_at: datetime | None = None
     ready_for_test_announced: bool = False
     generation: int = 0  # bumped to cancel pending replication timers
+    awaiting_replication_slot: bool = False  # the replicating-servers quota is full
 
     # Launches.
     launched_instance: dict[str, Any] | None = None
@@ -125,6 +127,8 @@ class ServerRecord:
         }
         if self.user_provided_id:
             out["userProvidedID"] = self.user_provided_id
+        if self.application_id:
+            out["applicationID"] = self.application_id
         if self.launched_instance:
             out["launchedInstance"] = dict(self.launched_instance)
         return out

@@ -51,10 +51,10 @@ def test_hook_is_removed_after_the_context(clock: SimClock, network: Any) -> Non
 
 def test_unimplemented_operation_is_a_clear_501(mgn: Any) -> None:
     with pytest.raises(ClientError) as exc:
-        mgn.list_waves()
+        mgn.list_connectors()
     assert _error(exc)["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert _error(exc)["Error"]["Code"] == "NotImplementedException"
-    assert "ListWaves" in _error(exc)["Error"]["Message"]
+    assert "ListConnectors" in _error(exc)["Error"]["Message"]
 
 
 # ---- request validation ---------------------------------------------------------------------------

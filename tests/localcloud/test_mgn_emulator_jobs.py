@@ -62,6 +62,7 @@ def test_installed_before_mock_aws_also_works(aws_env: None) -> None:
 
 
 def test_more_than_200_servers_in_active_jobs_is_refused(emu: MgnEmulator, mgn: Any) -> None:
+    emu.adjust_quotas(max_replicating_servers=201)  # adjustable; the job limits are not
     ids = ready_servers(emu, 201)
     mgn.start_test(sourceServerIDs=ids[:150])
     with pytest.raises(mgn.exceptions.ConflictException) as exc:

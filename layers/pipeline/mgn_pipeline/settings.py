@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from mgn_pipeline.cutover.config import CutoverConfig
+from mgn_pipeline.cutover.config import ApprovalScope, CutoverConfig
 from mgn_pipeline.domain.launch_policy import LaunchPolicy, LaunchViolationMode
 from mgn_pipeline.domain.replication_policy import ReplicationPolicy
 from mgn_pipeline.errors import SettingsError
@@ -109,10 +109,19 @@ class PipelineSettings(_Settings):
         alias="CUTOVER_INSTANCE_SECURITY_GROUP_IDS", default_factory=list
     )
     aws_account_id: OptionalStr = Field(alias="AWS_ACCOUNT_ID", default=None)
+    # Waves: the tag that names a server's wave (else MGN's own wave), and who approves what.
+    wave_tag_key: str = Field(alias="WAVE_TAG_KEY", default="wave", min_length=1, max_length=128)
+    approval_scope: ApprovalScope = Field(alias="APPROVAL_SCOPE", default=ApprovalScope.SERVER)
+    wave_approval_document_name: str = Field(alias="WAVE_APPROVAL_DOCUMENT_NAME", default="", max_length=128)
+    wave_approval_gather_minutes: int = Field(alias="WAVE_APPROVAL_GATHER_MINUTES", default=120, ge=0, le=720)
 
     def cutover_config(self, allowed_subnet_ids: list[str]) -> CutoverConfig | None:
         if not self.cutover_gate_table:
             return None
+        if self.approval_scope is ApprovalScope.WAVE and not self.wave_approval_document_name:
+            raise SettingsError(
+                "APPROVAL_SCOPE=WAVE needs WAVE_APPROVAL_DOCUMENT_NAME (the stack's ApproveWaveCutoverDocument)"
+            )
         archive = self.archive_after_seconds
         return CutoverConfig(
             gate_table=self.cutover_gate_table,
@@ -130,6 +139,10 @@ class PipelineSettings(_Settings):
             app_ports_tag=self.test_app_ports_tag,
             default_app_ports=tuple(self.test_app_ports),
             probe_timeout_seconds=self.test_port_probe_timeout_seconds,
+            approval_scope=self.approval_scope,
+            wave_approval_document=self.wave_approval_document_name,
+            wave_gather_seconds=self.wave_approval_gather_minutes * 60,
+            servers_table=self.servers_table,
         )
 
     def config(self) -> CutoverConfig | None:

@@ -6,14 +6,17 @@ pipeline's step, when it started, and what last moved it. Status views read it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from mgn_pipeline.adapters.dynamodb import batch_get
 from mgn_pipeline.domain.server import SourceServer
 from mgn_pipeline.domain.steps import PipelineStep
+from mgn_pipeline.domain.wave import DEFAULT_WAVE_TAG_KEY, UNASSIGNED, wave_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,7 @@ class ServerRecord:
     version: int
     # When the guards (settings enforcement) last read this server's settings.
     guards_checked_at: str | None = None
+    wave: str = UNASSIGNED
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +39,24 @@ class Observation:
     written: bool
 
 
+# Servers table index: wave (hash) -> serverId (range), projecting the step.
+WAVE_INDEX = "byWave"
+
+
+def _tagged_wave(server: SourceServer) -> str:
+    return wave_of(server, DEFAULT_WAVE_TAG_KEY)
+
+
 class ServerRegistry:
-    def __init__(self, client: Any, table_name: str) -> None:
+    """Takes an injected ``boto3.client("dynamodb")``; ``wave`` says which wave a server is in
+    (its tag or MGN's wave, see domain.wave), kept on the item so a wave is one index query."""
+
+    def __init__(
+        self, client: Any, table_name: str, wave: Callable[[SourceServer], str] = _tagged_wave
+    ) -> None:
         self._client = client
         self._table = table_name
+        self._wave = wave
 
     def get(self, server_id: str) -> ServerRecord | None:
         item = self._client.get_item(
@@ -55,6 +73,7 @@ class ServerRegistry:
             last_trigger=item["lastTrigger"]["S"],
             version=int(item["version"]["N"]),
             guards_checked_at=item.get("guardsCheckedAt", {}).get("S"),
+            wave=item.get("wave", {}).get("S", UNASSIGNED),
         )
 
     def record(self, server: SourceServer, step: PipelineStep, trigger: str, now: datetime) -> Observation:
@@ -65,10 +84,12 @@ class ServerRegistry:
         cannot lose a step change; the loser reports no write and the next trigger catches up.
         """
         current = self.get(server.server_id)
+        wave = self._wave(server)
         unchanged = current is not None and (
             current.step is step
             and current.lifecycle == server.lifecycle.value
             and current.replication == server.replication.value
+            and current.wave == wave
         )
         if unchanged:
             return Observation(current, written=False)
@@ -77,6 +98,7 @@ class ServerRegistry:
         item = {
             "serverId": {"S": server.server_id},
             "hostname": {"S": server.hostname},
+            "wave": {"S": wave},
             "step": {"S": step.value},
             "stepSince": {"S": step_since},
             "lifecycle": {"S": server.lifecycle.value},
@@ -110,3 +132,28 @@ class ServerRegistry:
             ConditionExpression="attribute_exists(serverId)",
             ExpressionAttributeValues={":now": {"S": now.isoformat()}},
         )
+
+    def wave_members(self, wave: str) -> dict[str, PipelineStep]:
+        """Every server recorded in ``wave`` and its step (one index query, paginated)."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            IndexName=WAVE_INDEX,
+            KeyConditionExpression="wave = :w",
+            ExpressionAttributeValues={":w": {"S": wave}},
+        )
+        return {
+            item["serverId"]["S"]: PipelineStep(item["step"]["S"])
+            for page in pages
+            for item in page.get("Items", [])
+        }
+
+    def wave_of(self, server_id: str) -> str:
+        record = self.get(server_id)
+        return record.wave if record is not None else UNASSIGNED
+
+    def hostnames(self, server_ids: list[str]) -> dict[str, str]:
+        """Host names people know the servers by."""
+        return {
+            item["serverId"]["S"]: item.get("hostname", {}).get("S", "")
+            for item in batch_get(self._client, self._table, server_ids, ["hostname"])
+        }

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from mgn_pipeline.launches.config import DEFAULT_APP_PORTS_TAG
 
 # The job tag that marks a cutover launch as one attempt's (server#attempt), so a retried task adopts it.
 GATE_TAG = "mgn-pipeline:cutover-gate"
+
+
+class ApprovalScope(StrEnum):
+    SERVER = "SERVER"  # one approval per server
+    WAVE = "WAVE"  # one approval covers the servers of a wave that reached the gate (cutover.waves)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +34,8 @@ class CutoverConfig:
     app_ports_tag: str = DEFAULT_APP_PORTS_TAG
     default_app_ports: tuple[int, ...] = ()
     probe_timeout_seconds: float = 2.0
+    approval_scope: ApprovalScope = ApprovalScope.SERVER
+    wave_approval_document: str = ""
+    # How long the first server of a wave at the gate waits for the rest before its wave is asked.
+    wave_gather_seconds: int = 7200
+    servers_table: str = ""

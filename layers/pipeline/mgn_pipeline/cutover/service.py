@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
 from mgn_pipeline.adapters.mgn import MgnGateway, translate_errors
-from mgn_pipeline.adapters.notifier import Notifier
+from mgn_pipeline.adapters.notifier import Notifier, server_line
 from mgn_pipeline.cutover.config import GATE_TAG, CutoverConfig
 from mgn_pipeline.cutover.errors import (
     ApprovalTimedOut,
@@ -45,9 +45,10 @@ from mgn_pipeline.cutover.model import (
     token_ref,
 )
 from mgn_pipeline.cutover.store import GateRecord, GateStore, Outbox
+from mgn_pipeline.cutover.waves import WaveApprovals, is_wave_request
 from mgn_pipeline.domain.server import LifeCycleState, SourceServer
 from mgn_pipeline.domain.trigger import Trigger
-from mgn_pipeline.errors import MgnConflictError
+from mgn_pipeline.errors import MgnConflictError, PipelineError
 from mgn_pipeline.health.errors import NetworkHealthGateFailed
 from mgn_pipeline.launches.health import HealthStatus
 from mgn_pipeline.launches.instances import Ec2Instances
@@ -71,6 +72,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _UNSAFE_TEXT = re.compile(r"[^A-Za-z0-9 .,:;()/%+_-]")
 # The job id pattern of the runbook; a server without a test job id gets the placeholder.
 _NO_TEST_JOB = "mgnjob-00000000000000000"
+_PENDING_MEMO = timedelta(seconds=60)
 
 
 class CutoverGate:
@@ -90,7 +92,11 @@ class CutoverGate:
         notifier: Callable[[], Notifier],
         config: CutoverConfig,
         now: Callable[[], datetime],
+        waves: WaveApprovals | None = None,
     ) -> None:
+        # Set in wave scope (``ApprovalScope=WAVE``): approval is asked per wave, see cutover.waves.
+        self.waves = waves
+        self._pending_automations: dict[str, datetime] = {}
         self._store = store
         self._gateway = gateway
         self._jobs = jobs
@@ -216,13 +222,8 @@ class CutoverGate:
             if new is GateStatus.WAITING_READY
             else "after approval, before cutover"
         )
+        # No message: the pipeline continues by itself when ready; status and the audit show the wait.
         self._record(server_id, "cutover-waiting-for-readiness", why, {"attempt": attempt, "phase": phase})
-        self._notify(
-            server_id,
-            f"Cutover of {server_id} waits: not ready {phase}",
-            [f"{why}", "The pipeline continues by itself once replication and the network are ready."],
-            "cutover-waiting",
-        )
         return {"waiting": new.value}
 
     # ================================================================== approval
@@ -230,6 +231,8 @@ class CutoverGate:
         self, server_id: str, attempt: int, token: str, execution_arn: str
     ) -> dict[str, Any]:
         record = self._expect(server_id, attempt, {GateStatus.OPENING, GateStatus.WAITING_APPROVAL})
+        if self.waves is not None:
+            return self.waves.park(record, token, execution_arn)
         server = self._gateway.get_server(server_id)
         parameters = {
             "ServerId": [server_id],
@@ -289,10 +292,20 @@ class CutoverGate:
         return self.bridge_automation(execution_id, trigger=f"ssm:{detail.get('Status')}")
 
     def bridge_automation(self, execution_id: str, *, trigger: str) -> str:
+        seen_pending = self._pending_automations.get(execution_id)
+        if seen_pending is not None and self._now() - seen_pending < _PENDING_MEMO:
+            return "approval still waiting"
         execution = self._ssm().get_automation_execution(AutomationExecutionId=execution_id)[
             "AutomationExecution"
         ]
         decision = read_decision(execution)
+        if decision.outcome is Outcome.PENDING:
+            # The servers of one wave request share an execution: one read per reconcile pass.
+            self._pending_automations[execution_id] = self._now()
+        if is_wave_request(decision.token_ref):
+            if self.waves is None:
+                return f"automation {execution_id} is a wave request, but approval is per server here"
+            return self.waves.bridge(execution, decision, trigger, self._apply_decision)
         ref = parse_token_ref(decision.token_ref)
         if ref is None:
             return f"automation {execution_id} is not a cutover gate's"
@@ -360,14 +373,18 @@ class CutoverGate:
             self._now(),
         )
         if status is GateStatus.REFUSED:
-            self._notify(
+            self._tell(
                 record.server_id,
-                f"Cutover approval of {record.server_id} refused: not an allowed approver",
-                [
-                    f"{decision.approver} decided, but is not one of {', '.join(self._config.approvers)}.",
-                    "Nothing is cut over.",
-                ],
                 "cutover-approval-refused",
+                "Cutover approval of {host} refused: not an allowed approver",
+                happened=[
+                    f"{decision.approver} decided, but is not one of {', '.join(self._config.approvers)}."
+                ],
+                why=["Only the stack's ApproverPrincipalArns may approve; nothing was cut over."],
+                what_to_do=[
+                    "Have an allowed approver decide: test the server again (MGN: mark it READY_FOR_TEST);"
+                    " a new verified test asks again.",
+                ],
             )
         self._deliver(moved)
         return f"{action} ({decision.approver or 'nobody'})"
@@ -385,7 +402,13 @@ class CutoverGate:
                 self._now(),
                 remove=["taskToken"],
             )
-            if moved is not None and record is not None and record.automation_execution_id:
+            # A wave's approval covers other servers too: only a per-server one is stopped.
+            if (
+                moved is not None
+                and record is not None
+                and record.automation_execution_id
+                and not record.wave_request_id
+            ):
                 try:
                     self._ssm().stop_automation_execution(
                         AutomationExecutionId=record.automation_execution_id
@@ -406,17 +429,24 @@ class CutoverGate:
             f"not approved: {reason}; server stays READY_FOR_CUTOVER",
             {"attempt": attempt, "status": status, "error": name},
         )
-        self._notify(
-            server_id,
-            f"Cutover of {server_id} not approved ({reason})",
-            [
-                f"Gate attempt {attempt} closed: {reason}.",
-                "The server stays READY_FOR_CUTOVER and keeps replicating; nothing else was done.",
-                "To ask again, test the server again (MGN: mark it READY_FOR_TEST): the pipeline launches"
-                " and verifies a new test, and a new verified test opens a new gate.",
-            ],
-            "cutover-not-approved",
-        )
+        if name != "ApproverNotAllowed":  # that one was told when the decision arrived
+            decision = dict((record.decision if record else None) or {})
+            self._tell(
+                server_id,
+                "cutover-not-approved",
+                f"Cutover of {{host}} not approved ({reason})",
+                happened=[
+                    f"Gate attempt {attempt} closed: {reason}"
+                    + (f" by {decision['approver']}" if decision.get("approver") else "")
+                    + (f', comment "{decision["comment"]}"' if decision.get("comment") else "")
+                    + ".",
+                    "The server stays READY_FOR_CUTOVER and keeps replicating; nothing else was done.",
+                ],
+                what_to_do=[
+                    "To ask again, test the server again (MGN: mark it READY_FOR_TEST): the pipeline"
+                    " launches and verifies a new test, and a new verified test opens a new gate.",
+                ],
+            )
         return {"closed": status}
 
     # ================================================================== tasks: cutover
@@ -575,14 +605,24 @@ class CutoverGate:
                 "verified cutover instance; replication stopped, source can be retired",
                 {"attempt": attempt, "instanceId": record.instance_id, "jobId": record.cutover_job_id},
             )
-            self._notify(
+            decision = dict(record.decision or {})
+            self._tell(
                 server_id,
-                f"{server_id} is cut over",
-                [
-                    f"Cutover instance {record.instance_id} verified and the cutover finalized (job {record.cutover_job_id}).",
-                    f"Approved by {(record.decision or {}).get('approver')}.",
-                ],
                 "cutover-done",
+                "Cutover done: {host}",
+                happened=[
+                    f"Cutover instance {record.instance_id} verified and the cutover finalized"
+                    f" (job {record.cutover_job_id}).",
+                    f"Approved by {decision.get('approver')} at {decision.get('time')}.",
+                ],
+                what_to_do=[
+                    "Replication has stopped: retire the source server on premises when your runbook says so.",
+                    (
+                        f"MGN archives the source server record {self._config.archive_after_seconds} s from now."
+                        if archive
+                        else "Archive the source server record in MGN when you no longer need it."
+                    ),
+                ],
             )
         return {"finalized": True}
 
@@ -645,17 +685,20 @@ class CutoverGate:
                 "error": error.get("Error"),
             },
         )
-        self._notify(
+        self._tell(
             server_id,
-            f"Cutover of {server_id} rolled back",
-            [
-                f"Reason: {reason}",
-                f"Failed instance: {terminated + ' terminated' if terminated else 'none launched'}.",
+            "cutover-rolled-back",
+            "Cutover of {host} rolled back",
+            happened=[
+                f"Failed instance: {terminated + ' terminated' if terminated else 'none launched'}"
+                f" (job {record.cutover_job_id}).",
                 "The source server keeps running and replicating; the server is READY_FOR_CUTOVER again.",
+            ],
+            why=[reason],
+            what_to_do=[
                 "Fix the cause, then test the server again (MGN: mark it READY_FOR_TEST): a new verified"
                 " test opens a new gate.",
             ],
-            "cutover-rolled-back",
         )
         return {"rolledBack": True, "reason": reason, "terminated": terminated}
 
@@ -674,6 +717,18 @@ class CutoverGate:
             "not ready before the wait limit; a new verified test asks again",
             {"attempt": attempt, "moved": moved is not None},
         )
+        if moved is not None:
+            self._tell(
+                server_id,
+                "cutover-blocked",
+                "Cutover gate of {host} closed: never ready",
+                happened=[f"Gate attempt {attempt} closed without asking for approval."],
+                why=[moved.reason or "replication or the network was not ready within the wait limit"],
+                what_to_do=[
+                    "Fix replication or the network (tools/status.py shows the server's last error and its fix),"
+                    " then test the server again (MGN: mark it READY_FOR_TEST).",
+                ],
+            )
         return {"blocked": True}
 
     def record_failure(self, server_id: str, attempt: int, error: Mapping[str, Any]) -> dict[str, Any]:
@@ -690,11 +745,18 @@ class CutoverGate:
                 set_fields={"reason": reason},
             )
         self._record(server_id, "cutover-gate-failed", reason, {"attempt": attempt})
-        self._notify(
+        self._tell(
             server_id,
-            f"Cutover gate of {server_id} needs a person",
-            [reason, "Read the execution history and the audit trail."],
             "cutover-needs-person",
+            "Cutover gate of {host} needs a person",
+            happened=[
+                f"Gate attempt {attempt} stopped on an unexpected error; nothing more is done to the server."
+            ],
+            why=[reason],
+            what_to_do=[
+                "Read the gate execution's history and the server's audit trail (tools/status.py --server).",
+                "When fixed, test the server again (MGN: mark it READY_FOR_TEST) to open a new gate.",
+            ],
         )
         return {"failed": True}
 
@@ -721,8 +783,11 @@ class CutoverGate:
                 "ready",
             )
         if record.status is GateStatus.WAITING_APPROVAL and record.automation_execution_id:
-            # The safety net for a lost SSM event: one GetAutomationExecution per reconcile per waiting gate.
+            # The safety net for a lost SSM event: one GetAutomationExecution per reconcile per
+            # waiting approval (the servers of one wave request share it).
             return self.bridge_automation(record.automation_execution_id, trigger=trigger.label)
+        if record.status is GateStatus.WAITING_APPROVAL and record.wave:
+            return f"waiting to be asked for with wave {record.wave}"
         if record.status is GateStatus.CUTTING_OVER and record.cutover_job_id and record.task_token:
             return self._follow_launch(record)
         if record.status in CLOSED:
@@ -841,12 +906,45 @@ class CutoverGate:
 
     def _record(self, server_id: str, action: str, reason: str, details: dict[str, Any]) -> None:
         self._audit.append(
-            AuditRecord(subject=server_id, action=action, trigger=TRIGGER, reason=reason, details=details),
+            AuditRecord(
+                subject=server_id,
+                action=action,
+                trigger=TRIGGER,
+                actor="pipeline",
+                reason=reason,
+                details=details,
+            ),
             self._now(),
         )
 
-    def _notify(self, server_id: str, subject: str, lines: list[str], kind: str) -> None:
-        self._notifier().notify(subject, "\n".join([f"Source server {server_id}:", *lines]), kind=kind)
+    def _tell(
+        self,
+        server_id: str,
+        kind: str,
+        subject: str,
+        *,
+        happened: list[str],
+        why: list[str] | tuple[str, ...] = (),
+        what_to_do: list[str] | tuple[str, ...] = (),
+    ) -> None:
+        """A message for people: ``subject`` names the server as ``{host}`` (host name, else id)."""
+        hostname = self._hostname(server_id)
+        wave = self._audit.wave_for(server_id)
+        self._notifier().tell(
+            kind,
+            subject.format(host=hostname or server_id),
+            wave=wave,
+            about=server_line(server_id, hostname, wave),
+            happened=happened,
+            why=why,
+            what_to_do=what_to_do,
+        )
+
+    def _hostname(self, server_id: str) -> str | None:
+        try:
+            return self._gateway.get_server(server_id).hostname or None
+        except PipelineError:
+            return None  # the message still names the server by its id
 
 
 def _cause(error: Mapping[str, Any]) -> str:

@@ -20,7 +20,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from mgn_pipeline.adapters.dynamodb import batch_get
 from mgn_pipeline.cutover.model import GateStatus
+
+# Set only while a gate waits for its wave's approval request: a sparse index, so finding the
+# gates to ask for reads those and nothing else.
+AWAITING_WAVE = "awaitingWave"
+AWAITING_WAVE_INDEX = "awaitingWaveApproval"
+# Wave requests share the gate table under their own key prefix (never a server id: "s-...").
+WAVE_REQUEST_PREFIX = "wave#"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,9 @@ class GateRecord:
     outbox: Outbox | None = None
     reason: str | None = None
     updated_at: str = ""
+    # Approval per wave: the wave the gate is asked with, and the request that asked it.
+    wave: str | None = None
+    wave_request_id: str | None = None
 
     @property
     def execution_name(self) -> str:
@@ -96,6 +107,8 @@ def record_from_item(item: Mapping[str, Any]) -> GateRecord:
         outbox=outbox,
         reason=_s(item, "reason"),
         updated_at=_s(item, "updatedAt") or "",
+        wave=_s(item, "wave"),
+        wave_request_id=_s(item, "waveRequestId"),
     )
 
 
@@ -156,9 +169,14 @@ class GateStore:
         token: str | None = None,
         outbox: Outbox | None = None,
         require_token: bool = False,
+        not_yet_asked: bool = False,
     ) -> GateRecord | None:
         """Move the record from one of ``expected`` to ``new`` (same attempt); the new record, or None
-        if the record was not in an expected state (someone else made the transition)."""
+        if the record was not in an expected state (someone else made the transition).
+
+        ``not_yet_asked``: only if no approval automation is attached yet (a wave request claims
+        each gate once). Leaving WAITING_APPROVAL also leaves the sparse index of gates awaiting
+        their wave's request."""
         values: dict[str, Any] = {
             ":a": {"N": str(attempt)},
             ":new": {"S": new.value},
@@ -183,6 +201,8 @@ class GateStore:
             values[f":f{i}"] = _av(json.dumps(value, default=str) if key == "decision" else value)
             sets.append(f"#f{i} = :f{i}")
         removed = [r for r in remove if r not in fields]
+        if new is not GateStatus.WAITING_APPROVAL and AWAITING_WAVE not in fields:
+            removed.append(AWAITING_WAVE)
         if outbox is not None and "taskToken" not in fields:
             removed.append("taskToken")
         expected_names = []
@@ -192,6 +212,8 @@ class GateStore:
         condition = f"attempt = :a AND #s IN ({', '.join(expected_names)})"
         if require_token:
             condition += " AND attribute_exists(taskToken)"
+        if not_yet_asked:
+            condition += " AND attribute_not_exists(automationExecutionId)"
         expression = "SET " + ", ".join(sets)
         if removed:
             expression += " REMOVE " + ", ".join(dict.fromkeys(removed))
@@ -236,3 +258,105 @@ class GateStore:
                 return False
             raise
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedGate:
+    """A gate at WAITING_APPROVAL that its wave has not asked for yet (the sparse index's view)."""
+
+    server_id: str
+    attempt: int
+    wave: str
+    since: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaveRequest:
+    """One approval asked for a wave: exactly which gates (server, attempt) a decision covers."""
+
+    request_id: str
+    wave: str
+    members: tuple[tuple[str, int], ...]
+    digest: str
+    asked_at: str
+    automation_execution_id: str | None = None
+
+
+class WaveRequestStore:
+    """Wave requests and parked gates, in the gate table. Takes an injected ``boto3.client("dynamodb")``."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def parked(self) -> list[ParkedGate]:
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._table, IndexName=AWAITING_WAVE_INDEX
+        )
+        return [
+            ParkedGate(
+                server_id=item["serverId"]["S"],
+                attempt=int(item["attempt"]["N"]),
+                wave=item[AWAITING_WAVE]["S"],
+                since=_s(item, "updatedAt") or "",
+            )
+            for page in pages
+            for item in page.get("Items", [])
+            if _s(item, "status") == GateStatus.WAITING_APPROVAL.value
+        ]
+
+    def statuses(self, server_ids: Iterable[str]) -> dict[str, GateStatus]:
+        """The gate status of each server that has a gate (tokens are not read)."""
+        return {
+            item["serverId"]["S"]: GateStatus(item["status"]["S"])
+            for item in batch_get(self._client, self._table, server_ids, ["status"], consistent=True)
+        }
+
+    def put(self, request: WaveRequest) -> WaveRequest:
+        """Store a new request, or return the one already stored under its id (same members, same id)."""
+        item = {
+            "serverId": {"S": request.request_id},
+            "kind": {"S": "wave-request"},
+            "wave": {"S": request.wave},
+            "members": {"L": [{"S": f"{sid}#{attempt}"} for sid, attempt in request.members]},
+            "digest": {"S": request.digest},
+            "askedAt": {"S": request.asked_at},
+        }
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(serverId)"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            stored = self.get(request.request_id)
+            if stored is not None:
+                return stored
+        return request
+
+    def get(self, request_id: str) -> WaveRequest | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"serverId": {"S": request_id}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        members = []
+        for entry in item["members"]["L"]:
+            sid, _, attempt = entry["S"].rpartition("#")
+            members.append((sid, int(attempt)))
+        return WaveRequest(
+            request_id=request_id,
+            wave=item["wave"]["S"],
+            members=tuple(members),
+            digest=item["digest"]["S"],
+            asked_at=item["askedAt"]["S"],
+            automation_execution_id=_s(item, "automationExecutionId"),
+        )
+
+    def attach_automation(self, request_id: str, automation_execution_id: str) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key={"serverId": {"S": request_id}},
+            UpdateExpression="SET automationExecutionId = :a",
+            ExpressionAttributeValues={":a": {"S": automation_execution_id}},
+        )

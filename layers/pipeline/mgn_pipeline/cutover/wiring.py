@@ -14,10 +14,12 @@ from mgn_pipeline.adapters.audit import AuditTrail
 from mgn_pipeline.adapters.clients import AWS_CONFIG, AwsClients
 from mgn_pipeline.adapters.mgn import MgnGateway
 from mgn_pipeline.adapters.notifier import Notifier
+from mgn_pipeline.adapters.server_registry import ServerRegistry
 from mgn_pipeline.clock import utc_now
-from mgn_pipeline.cutover.config import CutoverConfig
+from mgn_pipeline.cutover.config import ApprovalScope, CutoverConfig
 from mgn_pipeline.cutover.service import CutoverGate
-from mgn_pipeline.cutover.store import GateStore
+from mgn_pipeline.cutover.store import GateStore, WaveRequestStore
+from mgn_pipeline.cutover.waves import WaveApprovals
 from mgn_pipeline.domain.server import SourceServer
 from mgn_pipeline.domain.steps import PipelineStep
 from mgn_pipeline.domain.trigger import Trigger
@@ -96,8 +98,33 @@ def gate_from_config(
 ) -> CutoverGate:
     more = extra or CutoverClients(clients)
     clock = now or utc_now
+    store = GateStore(clients.dynamodb, config.gate_table)
+    # Each record carries the server's wave, read from the servers table (once per server).
+    audit = AuditTrail(
+        clients.dynamodb,
+        audit_table,
+        wave_of=ServerRegistry(clients.dynamodb, config.servers_table).wave_of
+        if config.servers_table
+        else None,
+    )
+
+    def notifier() -> Notifier:
+        return Notifier(clients.sns, topic_arn)
+
+    waves = None
+    if config.approval_scope is ApprovalScope.WAVE:
+        waves = WaveApprovals(
+            store=store,
+            requests=WaveRequestStore(clients.dynamodb, config.gate_table),
+            registry=ServerRegistry(clients.dynamodb, config.servers_table),
+            ssm=lambda: more.ssm,
+            audit=audit,
+            notifier=notifier,
+            config=config,
+            now=clock,
+        )
     return CutoverGate(
-        store=GateStore(clients.dynamodb, config.gate_table),
+        store=store,
         gateway=MgnGateway(clients.mgn),
         jobs=MgnJobs(clients.mgn),
         mgn=lambda: clients.mgn,
@@ -111,10 +138,11 @@ def gate_from_config(
         prober=prober or SocketProber(),
         ssm=lambda: more.ssm,
         stepfunctions=lambda: more.stepfunctions,
-        audit=AuditTrail(clients.dynamodb, audit_table),
-        notifier=lambda: Notifier(clients.sns, topic_arn),
+        audit=audit,
+        notifier=notifier,
         config=config,
         now=clock,
+        waves=waves,
     )
 
 
@@ -148,6 +176,13 @@ class StepFunctionsGateStarter:
 
     def start(self, server_id: str, test_job_id: str) -> None:
         self._gate.start(server_id, test_job_id)
+
+
+def wave_checks(gate: CutoverGate | None) -> list[Callable[[Trigger], list[str]]]:
+    """The reconciler's account check that asks for approval per wave (none in per-server scope)."""
+    if gate is None or gate.waves is None:
+        return []
+    return [gate.waves.ask_waves]
 
 
 def _minutes(value: int) -> timedelta:

@@ -55,6 +55,8 @@ class SourceServer:
     last_test_job_id: str | None = None
     last_cutover_job_id: str | None = None
     cutover_finalized: bool = False
+    # MGN's application the server was added to (its wave is the application's), if any.
+    application_id: str | None = None
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> SourceServer:
@@ -93,4 +95,5 @@ class SourceServer:
             last_test_job_id=last_test.get("jobID"),
             last_cutover_job_id=(last_cutover.get("initiated") or {}).get("jobID"),
             cutover_finalized=bool((last_cutover.get("finalized") or {}).get("apiCallDateTime")),
+            application_id=item.get("applicationID") or None,
         )

@@ -22,7 +22,9 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from botocore.exceptions import ClientError
 
+from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
 from mgn_pipeline.adapters.notifier import Notifier
 from mgn_pipeline.clock import utc_now
 from mgn_pipeline.health.errors import (
@@ -40,6 +42,8 @@ from mgn_pipeline.observability import logger, metrics
 GATES = frozenset({"before-test", "before-cutover"})
 GATE_CONTEXT_KEYS = frozenset({"executionArn", "serverIds", "waveId", "requestedBy"})
 NOTIFICATION_KIND = "network-health"
+# Audit subject of network health results (not a server: wave "account-wide").
+AUDIT_SUBJECT = "network-health"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,9 @@ class HealthDependencies:
     tools: ProbeTools
     api_calls: Mapping[str, ApiCall]
     emit_metrics: Callable[[HealthReport], None]
+    # Each change of the failing set is audited (None: not wired, e.g. a unit test).
+    audit: AuditTrail | None = None
+    actor: str = "NetworkHealthFunction"
 
 
 def emit_check_metrics(report: HealthReport) -> None:
@@ -145,11 +152,63 @@ def build_report(
     )
 
 
+def _failing_before(previous: dict[str, Any] | None) -> list[str]:
+    return sorted(previous.get("failing", [])) if previous else []
+
+
 def _should_notify(report: HealthReport, previous: dict[str, Any] | None) -> bool:
     """Notify when the set of failing checks changes (new failure, or all fixed): a broken network
-    checked every few minutes would otherwise page every few minutes; the alarm stays in ALARM."""
-    before = set(previous.get("failing", [])) if previous else set()
-    return set(report.failing_check_ids) != before
+    checked every few minutes would otherwise page every few minutes; the alarm stays in ALARM.
+    The all-fixed message closes the incident the failure opened for the person working on it."""
+    return set(report.failing_check_ids) != set(_failing_before(previous))
+
+
+def _record_change(
+    report: HealthReport,
+    previous: dict[str, Any] | None,
+    request: HealthRequest,
+    deps: HealthDependencies,
+    now: datetime,
+) -> None:
+    """One audit record per change of the failing set (the same moments a person is told)."""
+    if deps.audit is None:
+        return
+    failing = sorted(report.failing_check_ids)
+    record = AuditRecord(
+        subject=AUDIT_SUBJECT,
+        action="network-health-failed" if failing else "network-health-passed",
+        trigger=request.trigger,
+        actor=deps.actor,
+        reason=("failing: " + ", ".join(failing)) if failing else "every check passes",
+        before=_failing_before(previous),
+        after=failing,
+        details={"reportId": report.report_id, "status": report.overall.value, "gate": request.gate},
+    )
+    try:
+        deps.audit.append(record, now)
+    except ClientError as exc:
+        # The gate's answer and the person's message matter more: the record stays in the log.
+        logger.error(
+            "network health change not audited",
+            extra={"error": str(exc), "action": record.action, "reason": record.reason},
+        )
+
+
+def _what_next(report: HealthReport) -> str:
+    """The closing lines of the message: what the result means for the waves, and what to do."""
+    if report.failing_check_ids:
+        return "\n".join(
+            [
+                "What this means: test launches and cutovers wait at their network gate until these checks"
+                " pass; replication through a broken path stalls.",
+                "What to do: apply each Fix above, then run NetworkHealthFunction on demand (payload {}) to"
+                " check again. You get one message when the failing checks change, not one per check run.",
+            ]
+        )
+    return (
+        "What this means: the network gates are open again; test launches and cutovers that waited"
+        " continue by themselves. Nothing else to do."
+    )
 
 
 def run_network_health(
@@ -169,7 +228,9 @@ def run_network_health(
     deps.emit_metrics(report)
     logger.info("network health", extra={"summary": report.summary()})
     if _should_notify(report, previous):
-        deps.notifier.notify(notification_subject(report), notification_body(report), NOTIFICATION_KIND)
+        _record_change(report, previous, request, deps, now)
+        body = notification_body(report).rstrip("\n") + "\n\n" + _what_next(report)
+        deps.notifier.notify(notification_subject(report), body, NOTIFICATION_KIND)
     if request.gate and report.failing_check_ids:
         failing = report.with_status(Status.FAIL)
         raise NetworkHealthGateFailed(

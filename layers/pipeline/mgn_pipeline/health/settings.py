@@ -66,6 +66,8 @@ class NetworkHealthSettings(BaseModel):
     # Under the function's timeout, leaving time to store the report and notify.
     deadline_seconds: float = Field(alias="HEALTH_DEADLINE_SECONDS", default=20.0, gt=0, le=50)
     report_ttl_days: int = Field(alias="HEALTH_REPORT_TTL_DAYS", default=90, ge=1, le=3650)
+    # The pipeline's audit trail (template Globals): each change of the failing checks is recorded.
+    audit_table: str | None = Field(alias="AUDIT_TABLE_NAME", default=None, min_length=3, max_length=255)
 
     @model_validator(mode="after")
     def _on_prem_named(self) -> NetworkHealthSettings:

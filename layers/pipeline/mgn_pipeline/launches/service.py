@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
-from mgn_pipeline.adapters.notifier import Notifier
+from mgn_pipeline.adapters.notifier import Notifier, server_line
 from mgn_pipeline.domain.server import LifeCycleState, ReplicationState, SourceServer
 from mgn_pipeline.domain.trigger import Trigger
 from mgn_pipeline.launches.config import CleanupMode, TestLaunchConfig
@@ -316,14 +316,11 @@ class TestLaunches:
         if server.lifecycle is LifeCycleState.TESTING:
             # A failed test must not look under test, and MGN terminates test instances only outside TESTING.
             self._jobs.change_lifecycle(server.server_id, LifeCycleState.READY_FOR_TEST.value)
-        name = server.hostname or server.server_id
         limit = self._config.max_attempts
         if retry:
             outcome = f"test attempt {item.attempt} of {limit} failed; attempt {item.attempt + 1} queued"
-            subject = f"Test launch failed for {name} (attempt {item.attempt} of {limit}), retrying"
         else:
             outcome = f"test attempt {item.attempt} of {limit} failed; needs a person"
-            subject = f"Test launch of {name} needs a person: {limit} attempts failed"
         self._record(
             server,
             "test-outcome",
@@ -331,24 +328,53 @@ class TestLaunches:
             outcome,
             {"jobId": item.job_id, "attempt": item.attempt, "retry": retry, "cleanup": cleanup},
         )
-        body = "\n".join(
-            [
-                f"Source server {server.server_id} ({name}), job {item.job_id}, attempt {item.attempt} of {limit}:",
-                *(f"  - {r}" for r in reasons),
-                f"Test instance: {'terminate queued' if cleanup else 'none or kept'}.",
-                "The pipeline queued the next attempt."
-                if retry
-                else "No more attempts: fix the cause, then start a test launch in the MGN console.",
-                f"Found through: {trigger.label}",
-            ]
-        )
-        self._notifier().notify(subject, body, kind="test-failed" if retry else "test-needs-person")
+        if not retry:
+            # A failed attempt the pipeline retries needs nobody (audit trail and status show it);
+            # the last one does.
+            self._tell_test_needs_person(server, item, reasons, cleanup, action, trigger)
         metrics.add_metric(
             name="TestLaunchAttemptsFailed" if retry else "TestLaunchesNeedingPerson",
             unit=MetricUnit.Count,
             value=1,
         )
+        metrics.add_metric(  # with TestVerificationsPassed: the dashboard's test pass rate
+            name="TestVerificationsFailed" if action == "test-verification-failed" else "TestLaunchesFailed",
+            unit=MetricUnit.Count,
+            value=1,
+        )
         return outcome + ": " + "; ".join(reasons)
+
+    def _tell_test_needs_person(
+        self,
+        server: SourceServer,
+        item: QueueItem,
+        reasons: list[str],
+        cleanup: bool,
+        action: str,
+        trigger: Trigger,
+    ) -> None:
+        name = server.hostname or server.server_id
+        limit = self._config.max_attempts
+        wave = self._audit.wave_for(server.server_id)
+        failed = "launch" if action == "test-launch-failed" else "verification"
+        self._notifier().tell(
+            "test-needs-person",
+            f"Test launch of {name} needs a person: {limit} attempts failed",
+            wave=wave,
+            about=server_line(server.server_id, server.hostname, wave),
+            happened=[
+                f"Test attempt {item.attempt} of {limit} failed ({failed}, MGN job {item.job_id}); the",
+                "pipeline makes no more attempts. The source server keeps replicating.",
+                f"Test instance: {'terminated' if cleanup else 'none, or kept for inspection'}.",
+            ],
+            why=[*(f"- {r}" for r in reasons), f"Found through {trigger.label}."],
+            what_to_do=[
+                "Fix the cause (MGN > Launch history has the job's log; `python tools/status.py --server",
+                f"{server.server_id}` shows the fix for this failure), then launch a test instance of the",
+                "server in the MGN console: the pipeline verifies it like its own and, if it passes, asks",
+                "for the cutover approval.",
+            ],
+        )
 
     # ================================================================== facts
     def _post_launch(self, server_id: str, participant: Mapping[str, Any]) -> PostLaunchFacts:

@@ -11,6 +11,7 @@ from mgn_pipeline.adapters.clients import AwsClients
 from mgn_pipeline.adapters.launch_templates import LaunchTemplates
 from mgn_pipeline.adapters.mgn import MgnGateway
 from mgn_pipeline.adapters.notifier import Notifier
+from mgn_pipeline.adapters.server_registry import ServerRegistry
 from mgn_pipeline.clock import utc_now
 from mgn_pipeline.domain.launch_policy import LaunchPolicy, LaunchViolationMode
 from mgn_pipeline.domain.server import SourceServer
@@ -36,6 +37,8 @@ class TestLaunchSettingsLike(Protocol):
 
     @property
     def audit_table(self) -> str: ...
+    @property
+    def servers_table(self) -> str: ...
     @property
     def notification_topic_arn(self) -> str: ...
     @property
@@ -85,7 +88,11 @@ def build_test_launch_actions(
         ),
         prober=prober or SocketProber(),
         gate=gate or LoggingCutoverGate(),
-        audit=AuditTrail(clients.dynamodb, settings.audit_table),
+        audit=AuditTrail(
+            clients.dynamodb,
+            settings.audit_table,
+            wave_of=ServerRegistry(clients.dynamodb, settings.servers_table).wave_of,
+        ),
         notifier=lambda: Notifier(clients.sns, settings.notification_topic_arn),
         config=config,
         launch_blocked=launch_blocked,
@@ -103,7 +110,11 @@ def build_batcher(
     return LaunchBatcher(
         queue=LaunchQueue(clients.dynamodb, config.queue_table),
         jobs=lambda: MgnJobs(clients.mgn),
-        audit=AuditTrail(clients.dynamodb, settings.audit_table),
+        audit=AuditTrail(
+            clients.dynamodb,
+            settings.audit_table,
+            wave_of=ServerRegistry(clients.dynamodb, settings.servers_table).wave_of,
+        ),
         config=config,
         now=now,
     )

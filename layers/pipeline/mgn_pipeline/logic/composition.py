@@ -9,6 +9,7 @@ from mgn_pipeline.adapters.audit import AuditTrail
 from mgn_pipeline.adapters.clients import AwsClients
 from mgn_pipeline.adapters.launch_templates import LaunchTemplates
 from mgn_pipeline.adapters.mgn import MgnGateway
+from mgn_pipeline.adapters.mgn_waves import MgnWaves
 from mgn_pipeline.adapters.notifier import Notifier
 from mgn_pipeline.adapters.server_registry import ServerRegistry
 from mgn_pipeline.clock import utc_now
@@ -36,7 +37,11 @@ def build_pipeline(
         policy=settings.replication_policy(),
         launch_policy=settings.launch_policy(),
         scope=Scope(settings.scope_tag_key, settings.scope_tag_value),
-        audit=AuditTrail(clients.dynamodb, settings.audit_table),
+        audit=AuditTrail(
+            clients.dynamodb,
+            settings.audit_table,
+            wave_of=ServerRegistry(clients.dynamodb, settings.servers_table).wave_of,
+        ),
         notifier=lambda: Notifier(clients.sns, settings.notification_topic_arn),
         now=utc_now,
     )
@@ -46,7 +51,7 @@ def build_pipeline(
     # The capabilities' modules load with the first pipeline a container builds, not at init: most
     # cold starts of the event function are for events that need few of them (benchmarks/cold_start.py
     # reports this first-call cost beside the init ratio).
-    from mgn_pipeline.cutover.wiring import StepFunctionsGateStarter, build_gate, gate_actions
+    from mgn_pipeline.cutover.wiring import StepFunctionsGateStarter, build_gate, gate_actions, wave_checks
     from mgn_pipeline.launches.wiring import build_test_launch_actions
 
     gate = build_gate(clients, settings)  # None when the stack has no cutover gate
@@ -54,11 +59,14 @@ def build_pipeline(
     actions.update(build_test_launch_actions(clients, settings, gate=starter, prober=prober, now=utc_now))
     if gate is not None:
         actions.update(gate_actions(gate))
+    waves = MgnWaves(lambda: clients.mgn, settings.wave_tag_key, utc_now)
     return Pipeline(
-        ServerRegistry(clients.dynamodb, settings.servers_table),
+        ServerRegistry(clients.dynamodb, settings.servers_table, wave=waves.wave_for),
         actions=actions,
         guards=[enforcer.enforce_server],
         account_checks=[enforcer.enforce_templates],
+        # Approval per wave is asked after the reconciler's pass (nothing in per-server scope).
+        after_pass=wave_checks(gate),
         now=utc_now,
         guard_recheck=timedelta(minutes=settings.settings_recheck_minutes),
     )

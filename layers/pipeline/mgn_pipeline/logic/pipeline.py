@@ -16,6 +16,7 @@ from mgn_pipeline.clock import utc_now
 from mgn_pipeline.domain.server import SourceServer
 from mgn_pipeline.domain.steps import PipelineStep, next_step
 from mgn_pipeline.domain.trigger import Trigger
+from mgn_pipeline.logic.fleet_metrics import emit_step_duration
 from mgn_pipeline.observability import logger
 
 # An action does the work a step calls for and says what it did, in words for the log.
@@ -41,6 +42,7 @@ class Pipeline:
         actions: Mapping[PipelineStep, StepAction] | None = None,
         guards: Sequence[StepAction] = (),
         account_checks: Sequence[AccountCheck] = (),
+        after_pass: Sequence[AccountCheck] = (),
         now: Callable[[], datetime] = utc_now,
         guard_recheck: timedelta = timedelta(0),
     ) -> None:
@@ -56,6 +58,8 @@ class Pipeline:
         self._actions = dict(actions or {})
         self._guards = tuple(guards)
         self._account_checks = tuple(account_checks)
+        # Run after the reconciler's pass over every server (e.g. asking a wave for approval).
+        self._after_pass = tuple(after_pass)
         self._now = now
 
     def check_account(self, trigger: Trigger) -> list[str]:
@@ -63,10 +67,17 @@ class Pipeline:
         logger.info("account checked", extra={"trigger": trigger.label, "outcomes": outcomes})
         return outcomes
 
+    def finish_pass(self, trigger: Trigger) -> list[str]:
+        outcomes = [outcome for check in self._after_pass for outcome in check(trigger)]
+        if outcomes:
+            logger.info("pass finished", extra={"trigger": trigger.label, "outcomes": outcomes})
+        return outcomes
+
     def advance(self, server: SourceServer, trigger: Trigger) -> Advance:
         step = next_step(server)
         now = self._now()
         observation = self._registry.record(server, step, trigger.label, now)
+        emit_step_duration(observation, step, now)  # the time spent in the step it leaves, if it does
         recorded = observation.written
         outcomes: list[str] = []
         if step not in _IDLE_STEPS and self._guards:

@@ -2,7 +2,8 @@
 
 It reads every non-archived source server and advances each one, exactly as an event would
 have. A failure on one server does not stop the others; the run then fails as a whole, so the
-scheduler's retry and the DLQ alarm make it visible.
+scheduler's retry and the DLQ alarm make it visible. What it read also gives the dashboard's fleet
+gauges (``fleet_metrics``): servers per step and lifecycle state, replication lag, approvals waiting.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from mgn_pipeline.adapters.mgn import MgnGateway
 from mgn_pipeline.domain.trigger import RECONCILER, Trigger
 from mgn_pipeline.errors import PipelineError, ReconcileIncompleteError
+from mgn_pipeline.logic.fleet_metrics import FleetTally, WaitingApprovals, publish_fleet_metrics
 from mgn_pipeline.logic.pipeline import Pipeline
 from mgn_pipeline.observability import logger, metrics
 
@@ -26,6 +28,7 @@ class ReconcileReport:
     records_written: int = 0
     steps: Counter[str] = field(default_factory=Counter)
     failures: dict[str, str] = field(default_factory=dict)
+    fleet: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -34,16 +37,23 @@ class ReconcileReport:
             "recordsWritten": self.records_written,
             "steps": dict(sorted(self.steps.items())),
             "failures": dict(self.failures),
+            "fleet": dict(self.fleet),
         }
 
 
 def reconcile(
-    gateway: MgnGateway, pipeline: Pipeline, page_size: int = 200, trigger: Trigger = RECONCILER
+    gateway: MgnGateway,
+    pipeline: Pipeline,
+    page_size: int = 200,
+    trigger: Trigger = RECONCILER,
+    approvals: WaitingApprovals | None = None,
 ) -> ReconcileReport:
+    """``approvals`` reads which cutover gates wait for a person (None: ``ApprovalsWaiting`` not emitted)."""
     report = ReconcileReport()
     # Templates first: a server installed during this run then starts from private settings.
     report.account = pipeline.check_account(trigger)
-    for server in gateway.iter_active_servers(page_size=page_size):
+    fleet = FleetTally()
+    for server in fleet.observe(gateway.iter_active_servers(page_size=page_size)):
         report.servers_seen += 1
         try:
             advance = pipeline.advance(server, trigger)
@@ -56,13 +66,12 @@ def reconcile(
             continue
         report.steps[advance.step.value] += 1
         report.records_written += int(advance.recorded)
+    # After the pass, so account-wide decisions (asking a wave) see every server's fresh step.
+    report.account += pipeline.finish_pass(trigger)
 
+    report.fleet = publish_fleet_metrics(fleet, approvals).as_dict()
     metrics.add_metric(name="ServersReconciled", unit=MetricUnit.Count, value=report.servers_seen)
     metrics.add_metric(name="ReconcileFailures", unit=MetricUnit.Count, value=len(report.failures))
-    for step, count in report.steps.items():
-        metrics.add_metric(
-            name=f"ServersAt{step.title().replace('_', '')}", unit=MetricUnit.Count, value=count
-        )
     logger.info("reconcile finished", extra=report.as_dict())
     if report.failures:
         raise ReconcileIncompleteError(

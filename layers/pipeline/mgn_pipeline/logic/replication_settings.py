@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
 from mgn_pipeline.adapters.launch_templates import LaunchTemplates
 from mgn_pipeline.adapters.mgn import MgnGateway
-from mgn_pipeline.adapters.notifier import Notifier
+from mgn_pipeline.adapters.notifier import Notifier, server_line
 from mgn_pipeline.domain.launch_policy import LaunchPolicy, LaunchViolationMode
 from mgn_pipeline.domain.replication_policy import FieldDrift, ReplicationPolicy
 from mgn_pipeline.domain.server import LifeCycleState, SourceServer
@@ -93,18 +93,38 @@ class SettingsEnforcer:
         try:
             self._mgn.update_replication_configuration(server.server_id, fields)
         except MgnRequestRejectedError as exc:
-            self._tell(
+            wave = self._audit.wave_for(server.server_id)
+            self._notifier().tell(
+                "drift-repair-failed",
                 f"MGN refused the private-IP settings for {_name(server)}",
-                f"MGN rejected the repair of {server.server_id} ({_name(server)}): {exc}\n"
-                "Fix the named field in the stack parameters, or the server's settings in the console.",
-                kind="drift-repair-failed",
+                wave=wave,
+                about=server_line(server.server_id, server.hostname, wave),
+                happened=[
+                    "Its replication settings are off the closed-network policy; the pipeline tried to put",
+                    f"them back and MGN rejected the change: {exc}",
+                ],
+                why=[*_drift_lines(drifts), _found_through(trigger)],
+                what_to_do=[
+                    "Fix the field MGN names: in the stack parameters (StagingSubnetId,",
+                    "ReplicationSecurityGroupIds, EbsKmsKeyArn, StagingAreaTags) if the policy is wrong, or",
+                    "in the server's replication settings in the MGN console. Until then the server may",
+                    "replicate with the drifted settings; the pipeline tries again at the next reconcile.",
+                ],
             )
             raise
         self._record_repair(server.server_id, "replication-settings-repaired", trigger, drifts)
-        self._tell(
+        wave = self._audit.wave_for(server.server_id)
+        self._notifier().tell(
+            "drift-repaired",
             f"Replication settings drift repaired on {_name(server)}",
-            _drift_body(f"source server {server.server_id} ({_name(server)})", drifts, trigger),
-            kind="drift-repaired",
+            wave=wave,
+            about=server_line(server.server_id, server.hostname, wave),
+            happened=[
+                "Its replication settings were off the closed-network policy; the pipeline put them back:",
+                *_drift_lines(drifts),
+            ],
+            why=[_found_through(trigger)],
+            what_to_do=_AFTER_REPAIR,
         )
         return f"replication settings repaired ({', '.join(d.name for d in drifts)})"
 
@@ -117,14 +137,26 @@ class SettingsEnforcer:
         violations = self._launch_policy.violations(data)
         if not violations:
             return "launch template compliant"
-        where = f"launch template {template_id} of {server.server_id} ({_name(server)})"
+        wave = self._audit.wave_for(server.server_id)
+        about = server_line(server.server_id, server.hostname, wave)
         if self._launch_policy.mode is LaunchViolationMode.BLOCK:
             self._record_repair(server.server_id, "launch-template-blocked", trigger, violations)
-            self._tell(
+            self._notifier().tell(
+                "launch-blocked",
                 f"Launches blocked for {_name(server)}: launch template not private",
-                _drift_body(where, violations, trigger)
-                + "\nTest and cutover launches of this server stay blocked until the template is fixed.",
-                kind="launch-blocked",
+                wave=wave,
+                about=about,
+                happened=[
+                    f"Its EC2 launch template {template_id} is off the launch policy; test and cutover",
+                    "launches of this server are blocked (LaunchViolationMode=block):",
+                    *_drift_lines(violations),
+                ],
+                why=[_found_through(trigger)],
+                what_to_do=[
+                    f"Create a version of {template_id} without a public IP, in a subnet of",
+                    "AllowedLaunchSubnetIds, and make it the default version. The next reconcile",
+                    "(within 5 minutes) sees it and the server's launches go ahead.",
+                ],
             )
             return (
                 f"launch template violates policy, launches blocked ({', '.join(v.name for v in violations)})"
@@ -140,10 +172,18 @@ class SettingsEnforcer:
             violations,
             {"launchTemplateId": template_id, "version": new_version},
         )
-        self._tell(
+        self._notifier().tell(
+            "drift-repaired",
             f"Launch template repaired for {_name(server)}",
-            _drift_body(where, violations, trigger) + f"\nNew default version: {new_version}.",
-            kind="drift-repaired",
+            wave=wave,
+            about=about,
+            happened=[
+                f"Its EC2 launch template {template_id} was off the launch policy; the pipeline made",
+                f"version {new_version} without the violations and set it as the default:",
+                *_drift_lines(violations),
+            ],
+            why=[_found_through(trigger)],
+            what_to_do=_AFTER_REPAIR,
         )
         return f"launch template repaired (version {new_version})"
 
@@ -166,10 +206,16 @@ class SettingsEnforcer:
                 continue
             self._mgn.update_replication_template(template_id, self._policy.update_fields(drifts))
             self._record_repair(f"template/{template_id}", "replication-template-repaired", trigger, drifts)
-            self._tell(
+            self._notifier().tell(
+                "drift-repaired",
                 f"Replication template {template_id} drift repaired",
-                _drift_body(f"replication configuration template {template_id}", drifts, trigger),
-                kind="drift-repaired",
+                about=f"Replication configuration template {template_id} (every server installed from now on)",
+                happened=[
+                    "The template was off the closed-network policy; the pipeline put it back:",
+                    *_drift_lines(drifts),
+                ],
+                why=[_found_through(trigger)],
+                what_to_do=_AFTER_REPAIR,
             )
             outcomes.append(f"template {template_id} repaired")
         return outcomes
@@ -207,18 +253,24 @@ class SettingsEnforcer:
             },
         )
 
-    def _tell(self, subject: str, body: str, kind: str) -> None:
-        self._notifier().notify(subject, body, kind)
-
 
 def _name(server: SourceServer) -> str:
     return server.hostname or server.server_id
 
 
-def _drift_body(what: str, drifts: list[FieldDrift], trigger: Trigger) -> str:
-    lines = [f"The pipeline found {what} off the closed-network policy and acted:"]
-    lines += [f"  - {d.describe()}" for d in drifts]
-    lines.append(
-        f"Found through: {trigger.label}" + (f" (change made by {trigger.actor})" if trigger.actor else "")
-    )
-    return "\n".join(lines)
+def _drift_lines(drifts: list[FieldDrift]) -> list[str]:
+    return [f"  - {d.describe()}" for d in drifts]
+
+
+def _found_through(trigger: Trigger) -> str:
+    if trigger.actor:
+        return f"Found through {trigger.label}: the change was made by {trigger.actor}."
+    return f"Found through {trigger.label} (who made the change is not known: see CloudTrail)."
+
+
+# A repair needs no action to stay safe; a person decides whether the change was wanted.
+_AFTER_REPAIR = [
+    "Nothing to undo: replication and launches are private again.",
+    "If the change was intended, make it through the stack parameters instead (the pipeline puts",
+    "back anything off the policy). If not, ask whoever made it (above; CloudTrail has the call).",
+]

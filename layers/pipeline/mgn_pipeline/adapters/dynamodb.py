@@ -1,0 +1,48 @@
+"""Reading many items by key at once: BatchGetItem in chunks of 100, unprocessed keys retried."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+_BATCH = 100  # BatchGetItem's limit per call
+_ROUNDS = 3  # rounds of UnprocessedKeys (throttling) before the read gives up
+
+
+class BatchReadIncomplete(Exception):
+    """DynamoDB left keys unprocessed round after round (throttled): the caller tries later."""
+
+
+def batch_get(
+    client: Any,
+    table: str,
+    keys: Iterable[str],
+    attributes: Sequence[str] = (),
+    *,
+    key_name: str = "serverId",
+    consistent: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """The items that exist among ``keys`` (hash-key values), with only ``attributes`` read (all
+    when none are named)."""
+    wanted = list(dict.fromkeys(keys))
+    projection: dict[str, Any] = {}
+    if attributes:
+        # Placeholders for every name: "status" and friends are reserved words.
+        names = {f"#a{i}": name for i, name in enumerate([key_name, *attributes])}
+        projection = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+    for start in range(0, len(wanted), _BATCH):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [{key_name: {"S": key}} for key in wanted[start : start + _BATCH]],
+                "ConsistentRead": consistent,
+                **projection,
+            }
+        }
+        for _ in range(_ROUNDS):
+            response = client.batch_get_item(RequestItems=request)
+            yield from response.get("Responses", {}).get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            raise BatchReadIncomplete(f"{table}: keys still unprocessed after {_ROUNDS} rounds")
