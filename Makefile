@@ -85,6 +85,12 @@ bench: $(VENV_STAMP) ## Every benchmark: cold start, wave of 200 servers, health
 	  echo "+ $(PY) $$script"; $(PY) $$script || exit 1; \
 	done
 
+##@ Benchmarks
+
+.PHONY: bench-scale
+bench-scale: $(VENV_STAMP) ## Waves of 10, 100, 1,000 servers the whole way: growth table, cost per server (~20 min)
+	$(PY) benchmarks/wave_scale.py --sizes 10,100,1000
+
 ##@ Gates
 
 .PHONY: lint

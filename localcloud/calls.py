@@ -2,13 +2,14 @@
 
 Installed like the emulators, at the front of ``botocore.handlers.BUILTIN_HANDLERS``, so every
 client created afterwards (the handlers' module-level clients included) reports its calls. The
-benchmarks read calls per server from it; the demo shows where calls go.
+benchmarks read calls per server from it; the demo shows where calls go. EventBridge bills custom
+events per entry, not per call, so the entries of each ``events:PutEvents`` are counted too.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,31 +17,47 @@ import boto3
 import botocore.handlers
 
 _EVENT = "before-call.*.*"
+# Request parameters as the caller gave them (before serialization): the entries of a PutEvents.
+_PUT_EVENTS = "before-parameter-build.events.PutEvents"
 
 
 class CallCounter:
     def __init__(self) -> None:
         self.calls: Counter[tuple[str, str]] = Counter()
+        # Custom events put on any event bus (events:PutEvents entries), by source.
+        self.put_events_entries: Counter[str] = Counter()
         self.paused = False
 
     def _count(self, model: Any, **_: Any) -> None:
         if not self.paused:
             self.calls[(model.service_model.service_name, model.name)] += 1
 
+    def _count_entries(self, params: Any, **_: Any) -> None:
+        if not self.paused and isinstance(params, dict):
+            for entry in params.get("Entries") or []:
+                self.put_events_entries[str((entry or {}).get("Source", "?"))] += 1
+
     @contextmanager
     def installed(self) -> Iterator[CallCounter]:
-        entry = (_EVENT, self._count)
-        botocore.handlers.BUILTIN_HANDLERS.insert(0, entry)
+        entries: list[tuple[str, Callable[..., None]]] = [
+            (_EVENT, self._count),
+            (_PUT_EVENTS, self._count_entries),
+        ]
+        for entry in entries:
+            botocore.handlers.BUILTIN_HANDLERS.insert(0, entry)
         # boto3's default session may predate the handler list entry (it copies the list when made).
         default = boto3.DEFAULT_SESSION
         if default is not None:
-            default.events.register_first(_EVENT, self._count, unique_id="localcloud-call-counter")
+            for event, handler in entries:
+                default.events.register_first(event, handler, unique_id=f"localcloud-call-counter {event}")
         try:
             yield self
         finally:
-            botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+            for entry in entries:
+                botocore.handlers.BUILTIN_HANDLERS.remove(entry)
             if default is not None:
-                default.events.unregister(_EVENT, self._count, unique_id="localcloud-call-counter")
+                for event, handler in entries:
+                    default.events.unregister(event, handler, unique_id=f"localcloud-call-counter {event}")
 
     @contextmanager
     def not_counting(self) -> Iterator[None]:

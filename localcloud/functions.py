@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import math
 import os
 import sys
 import threading
@@ -71,6 +72,30 @@ class InvocationRecord:
 
 
 @dataclass
+class FunctionTiming:
+    """What one function's invocations took in the local cloud (handler only, emulators' work included).
+
+    ``cpu_s`` is the invoking thread's CPU time (``time.thread_time``): other threads' work (moto's
+    Step Functions workers, the clock) is not in it, GIL waits are not in it. ``billed_ms`` is the
+    sum of each invocation's CPU time rounded up to the next millisecond (at least 1 ms), the way
+    Lambda rounds a billed duration. An estimate of Lambda's billed duration, not a measure of it.
+    """
+
+    invocations: int = 0
+    errors: int = 0
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    billed_ms: int = 0
+
+    def add(self, cpu_s: float, wall_s: float, error: bool) -> None:
+        self.invocations += 1
+        self.errors += int(error)
+        self.cpu_s += cpu_s
+        self.wall_s += wall_s
+        self.billed_ms += max(1, math.ceil(cpu_s * 1000))
+
+
+@dataclass
 class _Target:
     """One invocable function: a template function or a registered python callable."""
 
@@ -106,6 +131,7 @@ class LocalFunctions:
         self.region = str(self.refs.get("AWS::Region", os.environ.get("AWS_DEFAULT_REGION", "us-east-1")))
         self.account_id = str(self.refs.get("AWS::AccountId", "123456789012"))
         self.counts: Counter[str] = Counter()
+        self.timings: dict[str, FunctionTiming] = {}
         self.log: list[InvocationRecord] = []
         self.on_failure_records: list[dict[str, Any]] = []
         # Each instance loads its own copy of every handler module (fresh module-level clients).
@@ -268,11 +294,17 @@ class LocalFunctions:
         with self._lock, self._environ(key):
             self.counts[key] += 1
             self.log.append(record)
+            failed = False
+            cpu, wall = time.thread_time(), time.perf_counter()
             try:
                 return fn(event, context)
             except Exception as exc:
+                failed = True
                 record.outcome = f"error:{type(exc).__name__}"
                 raise
+            finally:
+                timing = self.timings.setdefault(key, FunctionTiming())
+                timing.add(time.thread_time() - cpu, time.perf_counter() - wall, failed)
 
     def invoke_async(self, key: str, event: Any, *, trigger: str = "async", delay_s: float = 0.0) -> str:
         """Queue an ``Event`` invocation on the clock; returns the request id.

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
-from localcloud.bench import print_table, run_wave
+import boto3
+import pytest
+from moto import mock_aws
+
+from localcloud.bench import failed_checks, growth_table, print_growth, print_table, run_wave
+from localcloud.calls import CallCounter
 from localcloud.cloud import LocalCloud
 from localcloud.demo import run_demo
 from localcloud.mgn import Timings
@@ -34,15 +40,116 @@ def test_demo_runs_the_wave_and_tells_the_story() -> None:
     assert "Dead letters: 0" in text
 
 
-def test_bench_prints_its_table() -> None:
+def test_bench_takes_a_small_wave_the_whole_way_and_checks_it() -> None:
     result = run_wave(10)
     out = io.StringIO()
     print_table(result, out)
-    assert result["dead_letters"] == 0
-    # Settings are read once per state change (about five through the test phase), not at every reconcile.
-    assert result["calls_per_server"]["mgn"]["GetReplicationConfiguration"] <= 6
-    assert "servers per second" in out.getvalue()
-    assert "MgnEventFunction" in out.getvalue()
+    text = out.getvalue()
+    assert result["ok"], result["problems"]
+    checks = result["checks"]
+    # Nothing lost, nothing done twice: one cutover job and one finalize per server, one test each.
+    assert checks["finalized"] == 10
+    assert checks["done_twice"] == {}
+    assert checks["test_launches_per_server"] == {"1": 10}
+    assert checks["executions"] == {"SUCCEEDED": 10}
+    assert result["calls"]["mgn"]["FinalizeCutover"] == 10
+    assert result["approvals"] == 10
+    # MGN's quotas held at every sample (the approver paces approvals to the free job slots).
+    quotas = checks["quotas"]
+    assert quotas["samples"] > 100
+    assert quotas["violations"] == []
+    assert quotas["max_active_jobs"] <= 20
+    assert quotas["max_servers_in_active_jobs"] <= 200
+    assert quotas["max_active_jobs_per_server"] == 1
+    assert checks["dead_letters"] == {"FunctionFailureDLQ": 0, "EventDeliveryDLQ": 0}
+    assert checks["function_failures"] == {}
+    assert checks["on_failure_records"] == 0
+    # Settings are read about once per state change (eight through the whole way), not at every reconcile.
+    assert result["calls_per_server"]["mgn"]["GetReplicationConfiguration"] <= 9
+    assert result["step_functions"]["billable_transitions"] >= 8 * 10  # states entered, per gate
+    # Cost per migrated server: each service, and their total.
+    cost = result["cost"]
+    per = cost["per_server_usd"]
+    assert set(per) == {"lambda_requests", "lambda_duration", "step_functions", "eventbridge", "total"}
+    assert per["total"] == pytest.approx(sum(v for k, v in per.items() if k != "total"))
+    assert per["lambda_requests"] > 0
+    assert per["lambda_duration"] > 0
+    assert per["step_functions"] > 0
+    assert per["eventbridge"] == 0  # AWS service events only: the pipeline puts no custom event
+    assert cost["memory_mb"]["MgnEventFunction"] == 512
+    assert all(fn["billed_ms"] >= fn["invocations"] for fn in result["lambda"].values())
+    for phrase in ("wall per server", "MgnEventFunction", "max active MGN jobs", "cost per migrated server"):
+        assert phrase in text
+    assert "free tier" in text
+    assert "result                         OK" in text
+
+
+def test_growth_table_shows_per_server_figures_against_the_smallest_wave() -> None:
+    small = _fake_result(10, wall=20.0, calls=100.0, transitions=9.0, cost=0.0003)
+    large = _fake_result(1000, wall=900.0, calls=150.0, transitions=9.0, cost=0.0006)
+    growth = growth_table([small, large])
+    rows = growth["rows"]
+    assert [row["servers"] for row in rows] == [10, 1000]
+    assert rows[0]["ratio_to_smallest"]["wall_s"] == 1.0
+    assert rows[1]["ratio_to_smallest"]["wall_s"] == pytest.approx(0.45)  # 0.9 s vs 2 s per server
+    assert rows[1]["ratio_to_smallest"]["calls"] == pytest.approx(1.5)
+    assert rows[1]["ratio_to_smallest"]["transitions"] == 1.0
+    out = io.StringIO()
+    print_growth(growth, out)
+    text = out.getvalue()
+    assert "growth vs the smallest wave" in text
+    assert "x  1.50" in text
+
+
+def test_a_broken_check_fails_the_bench() -> None:
+    checks = _fake_result(3, wall=1.0, calls=1.0, transitions=1.0, cost=0.0)["checks"]
+    assert failed_checks(checks, 3) == []
+    checks["finalized"] = 2
+    checks["quotas"]["violations"] = ["08:00:00 21 active jobs (quota 20)"]
+    checks["function_failures"] = {"MgnEventFunction error:KeyError": 1}
+    problems = failed_checks(checks, 3)
+    assert len(problems) == 3
+    assert problems[0].startswith("lost: 1 of 3")
+
+
+def test_the_call_counter_counts_custom_events_per_entry() -> None:
+    counter = CallCounter()
+    with mock_aws(), counter.installed():
+        events = boto3.client("events", region_name="us-east-1")
+        events.put_events(
+            Entries=[
+                {"Source": "acme.pipeline", "DetailType": "x", "Detail": "{}"},
+                {"Source": "acme.pipeline", "DetailType": "y", "Detail": "{}"},
+            ]
+        )
+    assert counter.calls[("events", "PutEvents")] == 1
+    assert counter.put_events_entries == {"acme.pipeline": 2}
+
+
+def _fake_result(
+    servers: int, *, wall: float, calls: float, transitions: float, cost: float
+) -> dict[str, Any]:
+    return {
+        "servers": servers,
+        "wall_seconds": wall,
+        "wall_seconds_per_server": wall / servers,
+        "simulated_hours": 1.0,
+        "calls_per_server_total": {"mgn": calls / 2, "dynamodb": calls / 2},
+        "step_functions_transitions_per_server": transitions,
+        "lambda_invocations_per_server": {"MgnEventFunction": 6.0},
+        "cost": {"per_server_usd": {"total": cost}},
+        "ok": True,
+        "checks": {
+            "finalized": servers,
+            "done_twice": {},
+            "test_launches_per_server": {"1": servers},
+            "executions": {"SUCCEEDED": servers},
+            "quotas": {"violations": []},
+            "dead_letters": {"FunctionFailureDLQ": 0, "EventDeliveryDLQ": 0},
+            "function_failures": {},
+            "on_failure_records": 0,
+        },
+    }
 
 
 def test_a_wave_survives_duplicated_dropped_and_reordered_events() -> None:
