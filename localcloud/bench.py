@@ -24,14 +24,13 @@ The run fails (exit 1) unless:
 
 The approver approves as the MGN quotas allow. A cutover is one StartCutover job per server (the
 pipeline's gate, ``mgn_pipeline.cutover.service.CutoverGate.start_cutover``) and nothing queues it,
-so approving more servers than there are free job slots (20 jobs per Region) would have their
-StartCutover refused (ConflictException) and, after the gate's retries, the gate failed. The
-approver here looks at the console every 10 s (never on the minute, when the launch batcher runs),
-approves the oldest waiting requests, at most as many as there are free job slots, and lets the
-gates start their cutovers before time moves on. Like a change board, it approves a server once its
-test is over in the MGN console (no job on it, test instance cleaned up): a StartCutover refused
-because the test cleanup job still runs is retried by the gate only 4 times (225 s), and meanwhile
-the launch batcher, which does not know about the approval, may take the job slot (see the report).
+so approving more servers than MGN has room for (20 jobs, 200 servers in jobs per Region) would have
+their StartCutover refused (ConflictException) and, after the gate's 4 retries (225 s), the gate
+failed; the launch batcher, which knows nothing of approvals, competes for the same room. The
+approver here looks at the console every 10 s (never on the minute, when the batcher runs), and,
+like a change board, approves a server once its test is over in the MGN console (no job on it, test
+instance cleaned up), oldest request first, at most as many as MGN has room for (see ``Approver``);
+it lets the gates start their cutovers before time moves on.
 
 Costs per migrated server at list prices (us-east-1) for Lambda, Step Functions and EventBridge are
 computed from what the run measured: the constants below name their source pages.
@@ -40,6 +39,7 @@ computed from what the run measured: the constants below name their source pages
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -192,9 +192,11 @@ class QuotaWatch:
             if replicating > self.replicating_quota:
                 self._violation(f"{replicating} servers replicating (quota {self.replicating_quota})")
 
-    def active_jobs(self) -> int:
+    def active(self) -> tuple[int, int]:
+        """(active jobs, servers in them) now."""
         with self._lock:
-            return sum(1 for job in self._open if job.active)
+            jobs = [job for job in self._open if job.active]
+            return len(jobs), sum(len(job.server_ids) for job in jobs)
 
     def _violation(self, what: str) -> None:
         if len(self.violations) < 20:
@@ -321,7 +323,7 @@ class Executions:
         # Parked unless its token was completed and the worker has not picked the outcome up yet.
         return next(reversed(pool.values())).get_outcome() is not None
 
-    def settle(self, timeout_s: float = 120.0) -> None:
+    def settle(self, timeout_s: float = 600.0) -> None:
         """Until each running execution waits on a task token or on a retry's simulated wait."""
         deadline = time.monotonic() + timeout_s
         pause = 0.0005
@@ -408,16 +410,25 @@ def faster_emulation() -> Iterator[None]:
     - moto makes a new boto3 Lambda client for every Lambda task (``boto_client_for``): one per Region.
     - moto lists a response class's methods with ``inspect.getmembers`` on every request
       (``method_names_from_class``): once per class.
+    - moto loads the Lambda service model and builds its URL router on first use, behind an unlocked
+      ``functools.cache``: the first gate executions, in their own threads, all miss it together and
+      each builds it (about 15 s of CPU at the start of a wave): built once here, before any execution.
+    - moto parses each JSONPath (``$.serverId``, ``$$.Task.Token``, a ResultPath ...) again at every
+      use, with a PLY parser (about 0.7 ms each, a few dozen per execution): once per path. The parsed
+      expressions are not changed by ``find`` or ``update_or_create``.
     - moto's response serializer asks six alias providers, for every member of every response, which
       keys to try (``XFormedAttributePicker.get_possible_keys``): their answer depends on the object's
       class, the member and its shape only, so it is kept per (class, member, shape).
     """
-    from moto.core import responses, serialize
+    from moto.core import responses, routing, serialize
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.utils import json_path
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
+    routing.get_service_router("lambda")  # Step Functions' Lambda tasks reach moto's Lambda through it
     lock = threading.Lock()
     programs: dict[str, Any] = {}
     clients: dict[tuple[str, str], Any] = {}
@@ -475,6 +486,9 @@ def faster_emulation() -> Iterator[None]:
                     return transform(value)
         return value
 
+    parsers = {module: module.parse for module in (json_path, result_path)}
+    for module, parse in parsers.items():
+        module.parse = functools.lru_cache(maxsize=4096)(parse)  # type: ignore[attr-defined]
     ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign,assignment]
     lambda_eval_utils.boto_client_for = client_for
     responses.method_names_from_class = method_names
@@ -482,6 +496,8 @@ def faster_emulation() -> Iterator[None]:
     try:
         yield
     finally:
+        for module, parse in parsers.items():
+            module.parse = parse  # type: ignore[attr-defined]
         ExecutionWorker._get_evaluation_entrypoint = original_entrypoint  # type: ignore[method-assign]
         lambda_eval_utils.boto_client_for = original_client_for
         responses.method_names_from_class = original_methods
@@ -526,12 +542,22 @@ def _fix_heap_keys(root: Any, component_type: type) -> None:
 
 
 class Approver:
-    """A person approving cutovers in the Systems Manager console, as MGN's job quota allows."""
+    """A person approving cutovers in the Systems Manager console, within MGN's job quotas.
 
-    def __init__(self, cloud: LocalCloud, quotas: QuotaWatch, executions: Executions) -> None:
+    Each approval becomes one single-server cutover job at once, so it approves at most as many as
+    there are free job slots (20 jobs) and free places in jobs (200 servers), counting approvals whose
+    job has not started yet. While servers of the wave still wait for their test, it leaves one job
+    slot to the launch batcher (it runs on the minute; without the slot it could start no test job
+    while cutovers take every slot the moment it frees).
+    """
+
+    def __init__(
+        self, cloud: LocalCloud, quotas: QuotaWatch, executions: Executions, wave: list[str]
+    ) -> None:
         self.cloud = cloud
         self.quotas = quotas
         self.executions = executions
+        self.wave = wave
         self.approved: dict[str, str] = {}  # server id -> automation execution id
         self.client = boto3.client("ssm")
 
@@ -546,9 +572,8 @@ class Approver:
         return sum(1 for sid in self.approved if sid not in self.quotas.cutover_started and sid in running)
 
     def approve(self) -> int:
-        free = MAX_ACTIVE_JOBS - self.quotas.active_jobs() - self.pending()
-        if free <= 0:
-            return 0
+        jobs, servers_in_jobs = self.quotas.active()
+        pending = self.pending()
         done = set(self.approved.values())
         waiting = sorted(
             (
@@ -559,8 +584,13 @@ class Approver:
                 and self._test_over(execution.parameters["ServerId"][0])
             ),
             key=lambda execution: (execution.start, execution.execution_id),
-        )[:free]
-        for execution in waiting:
+        )
+        tests_to_come = len(self.approved) + len(waiting) < len(self.wave)
+        free = min(
+            MAX_ACTIVE_JOBS - jobs - pending - (1 if tests_to_come else 0),
+            MAX_SERVERS_IN_ACTIVE_JOBS - servers_in_jobs - pending,
+        )
+        for execution in waiting[: max(0, free)]:
             server_id = execution.parameters["ServerId"][0]
             with self.cloud.ssm.acting_as(APPROVER_SESSION), self.cloud.calls.not_counting():
                 self.client.send_automation_signal(
@@ -569,7 +599,7 @@ class Approver:
                     Payload={"Comment": [f"CHG-{len(self.approved) + 1:05d} approved for the wave"]},
                 )
             self.approved[server_id] = execution.execution_id
-        return len(waiting)
+        return max(0, min(free, len(waiting)))
 
 
 # ================================================================ the wave
@@ -597,11 +627,11 @@ def run_wave(
         quotas = QuotaWatch(cloud, replicating_quota)
         quotas.install()
         executions = Executions(cloud, retry_waits)
-        approver = Approver(cloud, quotas, executions)
         cloud.deployed()
         cloud.clock.advance(60)
         wave_started, sim_started = time.perf_counter(), cloud.clock.now()
         ids = [cloud.mgn.register_agent(f"app-{n:04d}", tags={"wave": "bench"}) for n in range(servers)]
+        approver = Approver(cloud, quotas, executions, ids)
         next_report = 1800.0
         while True:
             _one_minute(cloud, executions, approver)
