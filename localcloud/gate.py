@@ -53,6 +53,9 @@ class CutoverCloud:
     ssm_client: Any
     reconcile_every_s: float = 300.0
     network_green: bool = True
+    batcher_on: bool = True
+    batcher_every_s: float = 60.0
+    _since_reconcile: float = 0.0
     executions: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------ set-up helpers
@@ -79,11 +82,16 @@ class CutoverCloud:
     def ready_servers(self, count: int, tags: dict[str, str] | None = None) -> list[str]:
         """``count`` servers replicating, tested (by an operator) and marked READY_FOR_CUTOVER."""
         ids = [self.mgn.register_agent(f"app-{n:03d}", tags=dict(tags or {})) for n in range(count)]
-        self.advance(self.mgn.timings.initiating_seconds + self.mgn.timings.initial_sync_seconds + 60)
-        operator = self.cloud.mgn_as_operator()
-        for start in range(0, len(ids), 100):
-            operator.start_test(sourceServerIDs=ids[start : start + 100])
-        self.advance(self._launch_seconds() + 60)
+        # The operator tests these servers, not the pipeline: its launch batcher sits this out.
+        self.batcher_on = False
+        try:
+            self.advance(self.mgn.timings.initiating_seconds + self.mgn.timings.initial_sync_seconds + 60)
+            operator = self.cloud.mgn_as_operator()
+            for start in range(0, len(ids), 100):
+                operator.start_test(sourceServerIDs=ids[start : start + 100])
+            self.advance(self._launch_seconds() + 60)
+        finally:
+            self.batcher_on = True
         for sid in ids:
             # The test-launch capability may have verified the operator's test and marked it already.
             if self.mgn.server(sid).lifecycle == "TESTING":
@@ -140,16 +148,34 @@ class CutoverCloud:
                 return
 
     def advance(self, seconds: float) -> None:
-        """Move simulated time, running the reconciler every ``reconcile_every_s`` (the schedule)."""
+        """Move simulated time, running the launch batcher every ``batcher_every_s`` and the
+        reconciler every ``reconcile_every_s`` (their schedules; the reconciler's coarser than in
+        the stack)."""
         remaining = seconds
         while remaining > 0:
-            step = min(self.reconcile_every_s, remaining)
+            until_reconcile = self.reconcile_every_s - self._since_reconcile
+            step = min(until_reconcile, remaining, self.batcher_every_s if self.batcher_on else remaining)
             self.settle()
             self.clock.advance(step)
             remaining -= step
-            if self.network_green:
-                self.healthy_network()
-            self.reconcile()
+            self._since_reconcile += step
+            if self._since_reconcile >= self.reconcile_every_s:
+                self._since_reconcile = 0.0
+                if self.network_green:
+                    self.healthy_network()
+                self.reconcile()
+            if self.batcher_on:
+                self.run_batcher()
+
+    def run_batcher(self) -> None:
+        """The launch batcher's schedule: it starts queued test launches and approved cutovers."""
+        self.settle()
+        self.cloud.stack.functions.invoke_async(
+            "LaunchBatcherFunction",
+            {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}},
+            trigger="schedule",
+        )
+        self.run_events()
 
     def reconcile(self) -> None:
         self.settle()

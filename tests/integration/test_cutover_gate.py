@@ -68,9 +68,11 @@ def test_approved_cutover_is_verified_finalized_and_audited(env: CutoverCloud) -
     assert approved["actor"] == APPROVER_SESSION
     assert (details["decision"], details["comment"]) == ("APPROVED", "CHG-1234 approved")
     assert details["time"]
-    assert _actions(env, sid)[-5:] == [
+    # (The test instance's cleanup, started by the launch batcher meanwhile, is its own record.)
+    assert [a for a in _actions(env, sid) if a.startswith("cutover-")][-6:] == [
         "cutover-approval-requested",
         "cutover-approved",
+        "cutover-queued",
         "cutover-started",
         "cutover-verification-passed",
         "cutover-finalized",
@@ -98,7 +100,7 @@ def test_rejection_leaves_the_server_ready_for_cutover_and_does_nothing_else(env
 
 def test_no_decision_in_7_days_is_a_rejection(env: CutoverCloud) -> None:
     [sid] = env.ready_servers(1)
-    env.reconcile_every_s = 6 * 3600
+    env.reconcile_every_s = env.batcher_every_s = 6 * 3600
     env.advance(SEVEN_DAYS + 3600)
     env.settle()
     assert env.gate(sid)["status"] == "TIMED_OUT"
@@ -173,7 +175,8 @@ def test_failed_verification_terminates_the_instance_and_rolls_back(env: Cutover
     env.advance(300)
     server = env.mgn.server(sid)
     assert (server.lifecycle, server.repl_state) == ("READY_FOR_CUTOVER", "CONTINUOUS")
-    assert env.mgn_calls("TerminateTargetInstances", sid) == 1
+    # One for the test instance (the launch batcher's cleanup), one for the failed cutover instance.
+    assert env.mgn_calls("TerminateTargetInstances", sid) == 2
     ec2 = env.mgn.backend.ec2.client
     state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"]
     assert state == "terminated"
@@ -232,13 +235,14 @@ def test_cli_approves_through_the_same_record(env: CutoverCloud, capsys: pytest.
     assert json.loads(approved["details"])["comment"] == "from the terminal"
 
 
-def test_the_inlined_runbook_is_the_file_and_only_the_tasks_function_cuts_over() -> None:
+def test_the_inlined_runbook_is_the_file_and_only_the_launch_batcher_starts_cutovers() -> None:
     resources = Template.load().resources()
     inlined = resources["ApproveCutoverDocument"]["Properties"]["Content"]
     assert inlined == yaml.safe_load(RUNBOOK.read_text())
     rule = resources["ApprovalBridgeFunction"]["Properties"]["Events"]["ApprovalDecided"]["Properties"]
     assert rule["RetryPolicy"] and rule["DeadLetterConfig"]
-    tasks_policy = json.dumps(resources["CutoverTasksFunction"]["Properties"]["Policies"])
-    assert "mgn:StartCutover" in tasks_policy
-    for other in ("ApprovalBridgeFunction", "ReconcilerFunction", "MgnEventFunction"):
+    batcher_policy = json.dumps(resources["LaunchBatcherFunction"]["Properties"]["Policies"])
+    assert "mgn:StartCutover" in batcher_policy
+    functions = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"]
+    for other in set(functions) - {"LaunchBatcherFunction"}:
         assert "mgn:StartCutover" not in json.dumps(resources[other]["Properties"].get("Policies"))

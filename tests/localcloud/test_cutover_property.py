@@ -77,9 +77,9 @@ def _apply(env: CutoverCloud, server_id: str, step: Step) -> None:
         case ("reject", allowed):
             _signal(env, server_id, "Reject", APPROVER_SESSION if allowed else OUTSIDER)
         case ("timeout",):
-            env.reconcile_every_s = 24 * 3600
+            env.reconcile_every_s = env.batcher_every_s = 24 * 3600
             env.advance(SEVEN_DAYS + 3600)
-            env.reconcile_every_s = 300
+            env.reconcile_every_s, env.batcher_every_s = 300, 60
         case ("stall",):
             if record.repl_state == "CONTINUOUS" and record.lifecycle == "READY_FOR_CUTOVER":
                 env.mgn.backend.replication._stall(record)

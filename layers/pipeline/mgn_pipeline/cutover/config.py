@@ -9,6 +9,11 @@ from mgn_pipeline.launches.config import DEFAULT_APP_PORTS_TAG
 
 # The job tag that marks a cutover launch as one attempt's (server#attempt), so a retried task adopts it.
 GATE_TAG = "mgn-pipeline:cutover-gate"
+# The job tag naming the launch-batcher run (its claim) that started a cutover job: a run that
+# crashed after StartCutover is found by it and adopted.
+CUTOVER_BATCH_TAG = "mgn-pipeline:cutover-batch"
+# MGN refusing to start an approved cutover this many times (after back-offs) fails the gate.
+MAX_CUTOVER_REFUSALS = 3
 
 
 class ApprovalScope(StrEnum):

@@ -26,6 +26,10 @@ class CutoverLaunchFailed(PipelineError):
     """MGN could not launch the cutover instance: roll back."""
 
 
+class CutoverStartRefused(PipelineError):
+    """MGN kept refusing to start the approved cutover (the server's state): nothing was launched."""
+
+
 class CutoverVerificationFailed(PipelineError):
     """The cutover instance failed a check of the test verifier: roll back."""
 

@@ -27,6 +27,7 @@ from mgn_pipeline.cutover.errors import (
     ApproverNotAllowed,
     CutoverLaunchFailed,
     CutoverRejected,
+    CutoverStartRefused,
     CutoverVerificationFailed,
     CutoverVerificationPending,
     GateStateError,
@@ -44,6 +45,7 @@ from mgn_pipeline.cutover.model import (
     replication_problems,
     token_ref,
 )
+from mgn_pipeline.cutover.queue import CutoverQueue, queue_fields
 from mgn_pipeline.cutover.store import GateRecord, GateStore, Outbox
 from mgn_pipeline.cutover.waves import WaveApprovals, is_wave_request
 from mgn_pipeline.domain.server import LifeCycleState, SourceServer
@@ -80,6 +82,7 @@ class CutoverGate:
         self,
         *,
         store: GateStore,
+        queue: CutoverQueue,
         gateway: MgnGateway,
         jobs: MgnJobs,
         mgn: Callable[[], Any],
@@ -98,6 +101,7 @@ class CutoverGate:
         self.waves = waves
         self._pending_automations: dict[str, datetime] = {}
         self._store = store
+        self._queue = queue
         self._gateway = gateway
         self._jobs = jobs
         self._mgn = mgn
@@ -477,64 +481,56 @@ class CutoverGate:
         return {"withdrawn": True}
 
     def start_cutover(self, server_id: str, attempt: int, token: str) -> dict[str, Any]:
-        """APPROVED -> CUTTING_OVER (once per approval), then start_cutover; the Launch Result resolves the token."""
+        """APPROVED -> CUTTING_OVER (once per approval), queued for the launch batcher.
+
+        The batcher starts the MGN job within MGN's job quotas (``cutover.launcher``); the Launch
+        Result event (or the reconciler) then resolves the token."""
         now = self._now()
         moved = self._store.transition(
-            server_id, attempt, [GateStatus.APPROVED], GateStatus.CUTTING_OVER, now, token=token
+            server_id,
+            attempt,
+            [GateStatus.APPROVED],
+            GateStatus.CUTTING_OVER,
+            now,
+            token=token,
+            set_fields=queue_fields(now),
         )
         if moved is None:
-            # A retried task (same approval): refresh its token, never launch a second time.
+            # A retried task (same approval): refresh its token, never queue a second cutover.
             moved = self._store.transition(
                 server_id, attempt, [GateStatus.CUTTING_OVER], GateStatus.CUTTING_OVER, now, token=token
             )
             if moved is None:
                 raise GateStateError(f"{server_id}: no approved cutover to start for attempt {attempt}")
-            if moved.cutover_job_id:
-                return {"jobId": moved.cutover_job_id, "adopted": True}
-            adopted = self._tagged_job(server_id, attempt)
-            if adopted:
-                self._store.transition(
-                    server_id,
-                    attempt,
-                    [GateStatus.CUTTING_OVER],
-                    GateStatus.CUTTING_OVER,
-                    now,
-                    set_fields={"cutoverJobId": adopted},
-                )
-                return {"jobId": adopted, "adopted": True}
-        with translate_errors("StartCutover"):
-            response = self._mgn().start_cutover(
-                sourceServerIDs=[server_id], tags={GATE_TAG: token_ref(server_id, attempt)}
-            )
-        job_id = str(response["job"]["jobID"])
-        self._store.transition(
-            server_id,
-            attempt,
-            [GateStatus.CUTTING_OVER],
-            GateStatus.CUTTING_OVER,
-            self._now(),
-            set_fields={"cutoverJobId": job_id},
-        )
+            return {"jobId": moved.cutover_job_id, "queued": moved.cutover_job_id is None, "retried": True}
         decision = dict(moved.decision or {})
         self._audit.append(
             AuditRecord(
                 subject=server_id,
-                action="cutover-started",
+                action="cutover-queued",
                 trigger=TRIGGER,
                 actor=decision.get("approver"),
-                reason=f"approved by {decision.get('approver')} at {decision.get('time')}",
-                details={"attempt": attempt, "jobId": job_id, "approval": decision},
+                reason=f"approved by {decision.get('approver')} at {decision.get('time')}; the launch "
+                "batcher starts it within MGN's job quotas",
+                details={"attempt": attempt, "approval": decision},
             ),
-            self._now(),
+            now,
         )
-        return {"jobId": job_id}
+        return {"queued": True}
 
-    def _tagged_job(self, server_id: str, attempt: int) -> str | None:
-        wanted = token_ref(server_id, attempt)
-        for job in self._jobs.recent_jobs(self._now() - timedelta(hours=48)):
-            if (job.get("tags") or {}).get(GATE_TAG) == wanted and job.get("initiatedBy") == "START_CUTOVER":
-                return str(job["jobID"])
-        return None
+    def refuse_start(self, server_id: str, attempt: int, why: str) -> str:
+        """MGN kept refusing the queued cutover: fail the task (CutoverStartRefused); nothing was launched."""
+        record = self._store.get(server_id)
+        if record is None or record.attempt != attempt or record.status is not GateStatus.CUTTING_OVER:
+            return "cutover gate moved on"
+        return self._resolve(
+            record,
+            GateStatus.CUTTING_OVER,
+            GateStatus.CUTTING_OVER,
+            Outbox(record.task_token or "", CutoverStartRefused.__name__, why),
+            "cutover start refused",
+            {"reason": why},
+        )
 
     def verify(self, server_id: str, attempt: int) -> dict[str, Any]:
         """The cutover instance, checked by the test verifier (launches.verification)."""
@@ -648,6 +644,11 @@ class CutoverGate:
         if record.status is GateStatus.ROLLED_BACK:
             return {"rolledBack": True}
         reason = _cause(error) or record.reason or str(error.get("Error") or "cutover failed")
+        # Still queued (the launch timed out waiting for MGN capacity): leave the queue first, unless
+        # a batcher run holds it and its StartCutover may be under way (then Rollback is retried).
+        still_queued = record.status is GateStatus.CUTTING_OVER and record.cutover_job_id is None
+        if still_queued and not self._queue.withdraw(server_id, attempt, self._now()):
+            raise MgnConflictError(f"{server_id}: the launch batcher is starting this cutover now")
         server = self._gateway.get_server(server_id)
         if server.lifecycle is LifeCycleState.CUTTING_OVER:
             # MGN refuses to terminate instances in CUTTING_OVER: revert the lifecycle first.

@@ -29,6 +29,12 @@ AWAITING_WAVE = "awaitingWave"
 AWAITING_WAVE_INDEX = "awaitingWaveApproval"
 # Wave requests share the gate table under their own key prefix (never a server id: "s-...").
 WAVE_REQUEST_PREFIX = "wave#"
+# Set only while an approved cutover waits for the launch batcher to start its MGN job: a sparse
+# index keyed on when it may be offered (cutover.queue).
+CUTOVER_QUEUE = "cutoverQueue"
+CUTOVER_QUEUE_INDEX = "cutoverQueue"
+CUTOVER_QUEUE_NAME = "CUTOVER"
+CUTOVER_QUEUE_FIELDS = (CUTOVER_QUEUE, "cutoverEligibleAt", "cutoverClaimId", "cutoverClaimedAt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +209,8 @@ class GateStore:
         removed = [r for r in remove if r not in fields]
         if new is not GateStatus.WAITING_APPROVAL and AWAITING_WAVE not in fields:
             removed.append(AWAITING_WAVE)
+        if new is not GateStatus.CUTTING_OVER:
+            removed.extend(f for f in CUTOVER_QUEUE_FIELDS if f not in fields)
         if outbox is not None and "taskToken" not in fields:
             removed.append("taskToken")
         expected_names = []

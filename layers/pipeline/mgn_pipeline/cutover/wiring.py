@@ -17,6 +17,8 @@ from mgn_pipeline.adapters.notifier import Notifier
 from mgn_pipeline.adapters.server_registry import ServerRegistry
 from mgn_pipeline.clock import utc_now
 from mgn_pipeline.cutover.config import ApprovalScope, CutoverConfig
+from mgn_pipeline.cutover.launcher import CutoverLauncher
+from mgn_pipeline.cutover.queue import CutoverQueue
 from mgn_pipeline.cutover.service import CutoverGate
 from mgn_pipeline.cutover.store import GateStore, WaveRequestStore
 from mgn_pipeline.cutover.waves import WaveApprovals
@@ -125,6 +127,7 @@ def gate_from_config(
         )
     return CutoverGate(
         store=store,
+        queue=CutoverQueue(clients.dynamodb, config.gate_table),
         gateway=MgnGateway(clients.mgn),
         jobs=MgnJobs(clients.mgn),
         mgn=lambda: clients.mgn,
@@ -176,6 +179,34 @@ class StepFunctionsGateStarter:
 
     def start(self, server_id: str, test_job_id: str) -> None:
         self._gate.start(server_id, test_job_id)
+
+
+def cutover_launcher(
+    clients: AwsClients,
+    settings: CutoverSettingsLike,
+    *,
+    stale_claim_after: timedelta,
+    now: Callable[[], datetime] | None = None,
+) -> CutoverLauncher | None:
+    """The launch batcher's cutover side, or None when the stack has no gate table."""
+    gate = build_gate(clients, settings, now=now)
+    config = settings.cutover_config(settings.allowed_launch_subnet_ids)
+    if gate is None or config is None:
+        return None
+    return CutoverLauncher(
+        queue=CutoverQueue(clients.dynamodb, config.gate_table),
+        jobs=lambda: MgnJobs(clients.mgn),
+        refuse=gate.refuse_start,
+        audit=AuditTrail(
+            clients.dynamodb,
+            settings.audit_table,
+            wave_of=ServerRegistry(clients.dynamodb, config.servers_table).wave_of
+            if config.servers_table
+            else None,
+        ),
+        now=now or utc_now,
+        stale_claim_after=stale_claim_after,
+    )
 
 
 def wave_checks(gate: CutoverGate | None) -> list[Callable[[Trigger], list[str]]]:

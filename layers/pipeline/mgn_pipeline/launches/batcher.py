@@ -1,11 +1,13 @@
 """The launch batcher: hands queued work to MGN in as few jobs as the quotas allow.
 
 Runs on a short schedule (the batching window: servers queued between two runs share a job).
-With nothing due it makes one DynamoDB Query and no MGN call. Otherwise it reads MGN's real job
-state once (describe_jobs), plans (``model.plan_batches``), claims each server in the queue
-(conditional write), and calls start_test / terminate_target_instances once per planned job.
-What does not fit stays queued for the next run; what MGN refuses is queued again with the
-reason and a back-off, never dropped.
+Its work: test launches and test cleanups (the launch queue), and approved cutovers (the cutover
+queue on the gate table, ``cutover.launcher``), so one place spends MGN's job capacity. With
+nothing due it makes one DynamoDB Query per queue and no MGN call. Otherwise it reads MGN's real
+job state once (describe_jobs), plans (``model.plan_batches``: cleanups, cutovers, launches),
+claims each server (conditional write), and makes one MGN call per planned job. What does not fit
+stays queued for the next run; what MGN refuses is queued again with the reason and a back-off,
+never dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -33,6 +36,9 @@ from mgn_pipeline.launches.model import (
 from mgn_pipeline.launches.queue import LaunchQueue
 from mgn_pipeline.observability import logger, metrics
 
+if TYPE_CHECKING:
+    from mgn_pipeline.cutover.launcher import CutoverLauncher
+
 TRIGGER = "launch-batcher"
 BATCH_TAG = "mgn-pipeline:batch"
 # MGN would take a refused request again without the refused servers; a few rounds at most.
@@ -45,6 +51,8 @@ class BatchReport:
     capacity: dict[str, int] = field(default_factory=dict)
     launch_jobs: dict[str, int] = field(default_factory=dict)
     cleanup_jobs: dict[str, int] = field(default_factory=dict)
+    cutover_jobs: dict[str, int] = field(default_factory=dict)
+    cutovers_due: int = 0
     waiting: dict[str, str] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
@@ -55,6 +63,8 @@ class BatchReport:
             "capacity": dict(self.capacity),
             "launchJobs": dict(self.launch_jobs),
             "cleanupJobs": dict(self.cleanup_jobs),
+            "cutoversDue": self.cutovers_due,
+            "cutoverJobs": dict(self.cutover_jobs),
             "waiting": len(self.waiting),
             "refused": dict(self.refused),
             "failures": dict(self.failures),
@@ -70,6 +80,7 @@ class LaunchBatcher:
         config: TestLaunchConfig,
         now: Callable[[], datetime],
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        cutovers: CutoverLauncher | None = None,
     ) -> None:
         self._queue = queue
         self._jobs = jobs  # created only when there is work: an idle run makes no MGN client
@@ -77,15 +88,24 @@ class LaunchBatcher:
         self._config = config
         self._now = now
         self._new_id = new_id
+        # None when the stack has no cutover gate.
+        self._cutovers = cutovers
 
     def run(self) -> BatchReport:
         report = BatchReport()
         now = self._now()
         due = self._queue.pending(now)
         report.due = len(due)
-        if not due:
+        cutovers_due = self._cutovers.due(now) if self._cutovers is not None else []
+        report.cutovers_due = len(cutovers_due)
+        if not due and not cutovers_due:
             return report
-        capacity = Capacity.from_jobs(self._jobs().recent_jobs(now - self._config.job_lookback))
+        recent = self._jobs().recent_jobs(now - self._config.job_lookback)
+        capacity = Capacity.from_jobs(recent)
+        cutovers: list[str] = []
+        if self._cutovers is not None and cutovers_due:
+            cutovers, claimed_elsewhere = self._cutovers.plannable(recent, now)
+            report.waiting.update(claimed_elsewhere)
         report.capacity = {
             "activeJobs": capacity.active_jobs,
             "serversInActiveJobs": capacity.servers_in_active_jobs,
@@ -97,10 +117,13 @@ class LaunchBatcher:
             [i.server_id for i in due if i.pending is PendingWork.LAUNCH],
             [i.server_id for i in due if i.pending is PendingWork.CLEANUP],
             capacity,
+            cutovers=cutovers,
         )
-        report.waiting = dict(plan.waiting)
+        report.waiting.update(plan.waiting)
         for batch in plan.cleanup_jobs:
             self._cleanup([by_id[sid] for sid in batch], report)
+        for batch in plan.cutover_jobs:
+            self._cutover(batch, report)
         for batch in plan.launch_jobs:
             self._launch([by_id[sid] for sid in batch], report)
         metrics.add_metric(name="TestLaunchJobsStarted", unit=MetricUnit.Count, value=len(report.launch_jobs))
@@ -111,6 +134,10 @@ class LaunchBatcher:
             name="TestLaunchesWaitingForCapacity", unit=MetricUnit.Count, value=len(report.waiting)
         )
         metrics.add_metric(name="TestLaunchesRefused", unit=MetricUnit.Count, value=len(report.refused))
+        metrics.add_metric(name="CutoverJobsStarted", unit=MetricUnit.Count, value=len(report.cutover_jobs))
+        metrics.add_metric(
+            name="CutoverServersStarted", unit=MetricUnit.Count, value=sum(report.cutover_jobs.values())
+        )
         logger.info("launch batch finished", extra=report.as_dict())
         if report.failures:
             raise LaunchBatchIncompleteError(
@@ -118,6 +145,16 @@ class LaunchBatcher:
                 + "; ".join(f"{sid}: {why}" for sid, why in sorted(report.failures.items()))
             )
         return report
+
+    # ------------------------------------------------------------------ cutovers
+    def _cutover(self, batch: list[str], report: BatchReport) -> None:
+        assert self._cutovers is not None  # noqa: S101 - planned only when there is a launcher
+        started = self._cutovers.start(batch, self._new_id())
+        if started.job_id:
+            report.cutover_jobs[started.job_id] = len(started.started)
+        report.waiting.update(started.waiting)
+        report.refused.update(started.refused)
+        report.failures.update(started.failures)
 
     # ------------------------------------------------------------------ launches
     def _launch(self, batch: list[QueueItem], report: BatchReport) -> None:

@@ -1,6 +1,6 @@
-"""MGN jobs as test launches need them. Takes an injected ``boto3.client("mgn")``.
+"""MGN jobs as test launches and cutovers need them. Takes an injected ``boto3.client("mgn")``.
 
-start_test and terminate_target_instances report a refused request as ConflictException, with an
+start_test, start_cutover and terminate_target_instances report a refused request as ConflictException, with an
 ``errors`` list naming each server MGN would not take, or without one when a quota is reached.
 Those refusals are results here (the batcher keeps the servers queued), not errors.
 """
@@ -70,6 +70,9 @@ class MgnJobs:
 
     def start_test(self, server_ids: list[str], tags: Mapping[str, str]) -> JobRequest:
         return self._job_request("StartTest", self._client.start_test, server_ids, tags)
+
+    def start_cutover(self, server_ids: list[str], tags: Mapping[str, str]) -> JobRequest:
+        return self._job_request("StartCutover", self._client.start_cutover, server_ids, tags)
 
     def terminate_target_instances(self, server_ids: list[str], tags: Mapping[str, str]) -> JobRequest:
         return self._job_request(

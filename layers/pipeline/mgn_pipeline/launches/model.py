@@ -1,4 +1,4 @@
-"""Pure rules of test launches: the queue item, MGN's job quotas, and the batch plan.
+"""Pure rules of test launches: the queue item, MGN's job quotas, and the batch plan (cutovers too).
 
 MGN's quotas (per Region, fixed): 20 concurrent jobs, 200 source servers in one job and 200 in
 all active jobs together, one active job per server. A refused start_test is a ConflictException,
@@ -92,12 +92,13 @@ class Capacity:
 class BatchPlan:
     cleanup_jobs: list[list[str]] = field(default_factory=list)
     launch_jobs: list[list[str]] = field(default_factory=list)
+    cutover_jobs: list[list[str]] = field(default_factory=list)
     # Server id -> why it waits for a later run.
     waiting: dict[str, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
-        return not self.cleanup_jobs and not self.launch_jobs
+        return not self.cleanup_jobs and not self.launch_jobs and not self.cutover_jobs
 
 
 def plan_batches(
@@ -105,25 +106,32 @@ def plan_batches(
     cleanups: Sequence[str],
     capacity: Capacity,
     max_per_job: int = MAX_SERVERS_PER_JOB,
+    cutovers: Sequence[str] = (),
 ) -> BatchPlan:
     """The fewest jobs that take as much queued work as the quotas allow, oldest first.
 
     Cleanups go first: they end a test and (after a failed one) must finish before the retry can
-    launch. A server already in an active job waits (one job per server), and so does a server
-    with both kinds of work (its cleanup goes now, its launch after).
+    launch. Approved cutovers go next: a person is waiting for them. A server already in an active
+    job waits (one job per server), and so does a server with two kinds of work (its earlier kind
+    goes now, the other after).
     """
     jobs_free, servers_free = capacity.jobs_free, capacity.servers_free
     waiting: dict[str, str] = {}
     plan_cleanups: list[list[str]] = []
+    plan_cutovers: list[list[str]] = []
     plan_launches: list[list[str]] = []
     taken: set[str] = set()
-    for work, queue, out in (("cleanup", cleanups, plan_cleanups), ("launch", launches, plan_launches)):
+    for work, queue, out in (
+        ("cleanup", cleanups, plan_cleanups),
+        ("cutover", cutovers, plan_cutovers),
+        ("launch", launches, plan_launches),
+    ):
         ready: list[str] = []
         for sid in dict.fromkeys(queue):
             if sid in capacity.busy_servers:
                 waiting[sid] = f"{work} waits: the server is in an active MGN job"
             elif sid in taken:
-                waiting[sid] = f"{work} waits: the server's cleanup goes first"
+                waiting[sid] = f"{work} waits: the server's other job goes first"
             else:
                 ready.append(sid)
         while ready and jobs_free > 0 and servers_free > 0:
@@ -139,7 +147,7 @@ def plan_batches(
                 f"{capacity.servers_in_active_jobs} servers (quotas {MAX_ACTIVE_JOBS} jobs, "
                 f"{MAX_SERVERS_IN_ACTIVE_JOBS} servers)"
             )
-    return BatchPlan(plan_cleanups, plan_launches, waiting)
+    return BatchPlan(plan_cleanups, plan_launches, plan_cutovers, waiting)
 
 
 def refusal_backoff_seconds(refusals: int) -> int:

@@ -132,12 +132,10 @@ class TestLaunches:
         item = self._queue.get(server.server_id)
         mgn_job = server.last_test_job_id
         ours = item is not None and mgn_job in {item.job_id, item.last_job_id}
-        if (
-            mgn_job
-            and not ours
-            and (item is None or item.status not in {LaunchStatus.QUEUED, LaunchStatus.LAUNCHING})
-        ):
-            # A test the batcher did not start (a person's, or ours before a crash): verify it all the same.
+        if mgn_job and not ours and (item is None or item.status is not LaunchStatus.LAUNCHING):
+            # A test the batcher did not start (a person's, or ours before a crash): verify it all the
+            # same. A launch of ours still queued is dropped for it (conditional on QUEUED: a batcher
+            # run that claims it first wins, and this adoption does nothing).
             if self._queue.adopt(item, server.server_id, server.hostname, mgn_job, self._now()):
                 self._record(
                     server, "test-launch-adopted", trigger, "test launch found in MGN", {"jobId": mgn_job}

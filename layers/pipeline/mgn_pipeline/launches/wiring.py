@@ -105,6 +105,9 @@ def build_test_launch_actions(
 def build_batcher(
     clients: AwsClients, settings: LaunchBatcherSettings, now: Callable[[], datetime] = utc_now
 ) -> LaunchBatcher:
+    # The cutover gate builds on the launches package: imported here, where both meet.
+    from mgn_pipeline.cutover.wiring import cutover_launcher
+
     config = settings.test_launch_config(settings.allowed_launch_subnet_ids)
     assert config is not None  # noqa: S101 - LaunchBatcherSettings requires the queue table
     return LaunchBatcher(
@@ -117,4 +120,5 @@ def build_batcher(
         ),
         config=config,
         now=now,
+        cutovers=cutover_launcher(clients, settings, stale_claim_after=config.stale_claim_after, now=now),
     )

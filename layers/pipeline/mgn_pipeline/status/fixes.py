@@ -72,6 +72,13 @@ PROBLEMS: Mapping[str, Fix] = {
         "the reason (often another job still running for the server) in MGN > Launch history.",
         needs_person=False,
     ),
+    "cutover-start-refused": Fix(
+        "MGN refused to start the approved cutover",
+        "Nothing to do at first: the launch batcher offers it again after a back-off; after "
+        "3 refusals the gate fails and says so. Read the reason (the server's lifecycle state, or "
+        "another job still running for it) in MGN > Launch history.",
+        needs_person=False,
+    ),
     "test-launch-failed": Fix(
         "the test launch failed",
         "Read the reason and the job log (MGN > Launch history): boot volume conversion, instance "
@@ -171,6 +178,7 @@ PROGRESS = frozenset(
         "cutover-approval-requested",
         "wave-approval-requested",
         "cutover-approved",
+        "cutover-queued",
         "cutover-started",
         "cutover-verification-passed",
         "cutover-finalized",
