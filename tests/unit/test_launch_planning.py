@@ -58,21 +58,36 @@ def test_busy_server_waits_and_cleanup_goes_before_its_launch() -> None:
     assert set(plan.waiting) == {a, c}
 
 
+def test_approved_cutovers_go_after_cleanups_and_before_test_launches() -> None:
+    cutovers, launches = _ids(150, "k"), _ids(100, "t")
+    [cleaned] = _ids(1, "c")
+    plan = plan_batches(launches, [cleaned], Capacity.from_jobs([]), cutovers=[*cutovers, cleaned])
+    assert plan.cleanup_jobs == [[cleaned]]
+    assert plan.cutover_jobs == [cutovers]  # one job for the 150, not 150 jobs
+    assert [len(b) for b in plan.launch_jobs] == [49]  # what is left of the 200 servers in jobs
+    assert "other job goes first" in plan.waiting[cleaned]
+    assert len(plan.waiting) == 1 + 51
+
+
 @given(
     queued=st.integers(0, 600),
+    cutovers=st.integers(0, 400),
     active=st.lists(st.integers(1, 60), max_size=25),
     per_job=st.integers(1, 200),
 )
-def test_plans_never_break_a_quota(queued: int, active: list[int], per_job: int) -> None:
+def test_plans_never_break_a_quota(queued: int, cutovers: int, active: list[int], per_job: int) -> None:
     jobs = [_job("STARTED", _ids(n, f"a{j}")) for j, n in enumerate(active)]
     capacity = Capacity.from_jobs(jobs)
-    plan = plan_batches(_ids(queued), [], capacity, max_per_job=per_job)
-    planned = [s for b in plan.launch_jobs for s in b]
+    plan = plan_batches(_ids(queued), [], capacity, max_per_job=per_job, cutovers=_ids(cutovers, "k"))
+    batches = plan.launch_jobs + plan.cutover_jobs
+    planned = [s for b in batches for s in b]
     assert len(planned) == len(set(planned))
-    assert all(len(b) <= per_job for b in plan.launch_jobs)
-    assert capacity.active_jobs + len(plan.launch_jobs) <= 20 or not plan.launch_jobs
+    assert all(len(b) <= per_job for b in batches)
+    assert capacity.active_jobs + len(batches) <= 20 or not batches
     assert capacity.servers_in_active_jobs + len(planned) <= 200 or not planned
-    assert len(planned) + len(plan.waiting) == queued  # nobody forgotten
+    assert len(planned) + len(plan.waiting) == queued + cutovers  # nobody forgotten
+    if plan.launch_jobs:  # a person waits for the cutovers: a test launch never overtakes one
+        assert sum(map(len, plan.cutover_jobs)) == cutovers
 
 
 def test_refusal_backoff_grows_and_is_capped() -> None:
