@@ -154,6 +154,8 @@ class CutoverCloud:
         remaining = seconds
         while remaining > 0:
             until_reconcile = self.reconcile_every_s - self._since_reconcile
+            if until_reconcile <= 0:  # the interval was shortened since the last reconcile
+                self._since_reconcile, until_reconcile = 0.0, self.reconcile_every_s
             step = min(until_reconcile, remaining, self.batcher_every_s if self.batcher_on else remaining)
             self.settle()
             self.clock.advance(step)
