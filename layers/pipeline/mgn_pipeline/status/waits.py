@@ -109,7 +109,9 @@ def _gate_wait(gate: GateRecord | None, step_since: str | None) -> Wait | None:
         case GateStatus.WAITING_REPLICATION:
             return Wait(f"readiness before the approved cutover: {reason}", since)
         case GateStatus.CUTTING_OVER:
-            return Wait(f"the cutover launch (job {gate.cutover_job_id or 'being started'})", since)
+            if gate.cutover_job_id is None:
+                return Wait("the launch batcher to start the approved cutover within MGN's job quotas", since)
+            return Wait(f"the cutover launch (job {gate.cutover_job_id})", since)
         case GateStatus.LAUNCHED:
             return Wait(f"verification of cutover instance {gate.instance_id}", since)
         case GateStatus.VERIFIED:
