@@ -101,3 +101,29 @@ def test_a_batcher_run_that_stopped_after_start_cutover_has_its_job_adopted(env:
     assert env.execution(sid)["status"] == "SUCCEEDED"
     assert len(_cutover_jobs(env)) == 1  # adopted, not started again
     assert env.clock.now() - claimed_at >= timedelta(minutes=15)
+
+
+def test_a_cutover_mgn_keeps_refusing_fails_its_gate_after_three_tries_and_launches_nothing() -> None:
+    with cutover_cloud() as env:
+        [sid] = env.ready_servers(1)
+        refusal = {"resourceId": sid, "code": "SOURCE_SERVER_NOT_READY", "message": "not ready for cutover"}
+        for _ in range(3):
+            env.mgn.fail_next_call(
+                "StartCutover", "ConflictException", "Cannot start cutover", errors=[refusal]
+            )
+        env.decide(sid, "Approve")
+        env.advance(900)
+        env.settle()
+        refused = [a for a in env.cloud.audit() if a["action"] == "cutover-start-refused"]
+        assert len(refused) == 3
+        assert all("SOURCE_SERVER_NOT_READY" in a["reason"] for a in refused)
+        # Offered again after a back-off (1, then 2 minutes), then the gate gave up.
+        details = [json.loads(a["details"]) for a in refused]
+        assert [d["refusals"] for d in details] == [1, 2, 3] and details[-1]["gateFailed"]
+        gate = env.gate(sid)
+        assert gate["status"] == "FAILED" and "CutoverStartRefused" in gate["reason"]
+        assert "cutoverQueue" not in gate  # nobody offers it again
+        assert env.execution(sid)["status"] == "FAILED"
+        assert _cutover_jobs(env) == [] and env.mgn_calls("StartCutover", sid) == 3
+        assert env.mgn.server(sid).lifecycle == "READY_FOR_CUTOVER"
+        assert any("needs a person" in str(n["subject"]) for n in env.cloud.read_notices())
