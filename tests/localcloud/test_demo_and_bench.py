@@ -107,8 +107,9 @@ def test_a_broken_check_fails_the_bench() -> None:
     checks["finalized"] = 2
     checks["quotas"]["violations"] = ["08:00:00 21 active jobs (quota 20)"]
     checks["function_failures"] = {"MgnEventFunction error:KeyError": 1}
+    checks["start_cutover_refused"] = 2
     problems = failed_checks(checks, 3)
-    assert len(problems) == 3
+    assert len(problems) == 4
     assert problems[0].startswith("lost: 1 of 3")
 
 
@@ -142,6 +143,7 @@ def _fake_result(
         "checks": {
             "finalized": servers,
             "done_twice": {},
+            "start_cutover_refused": 0,
             "test_launches_per_server": {"1": servers},
             "executions": {"SUCCEEDED": servers},
             "quotas": {"violations": []},
