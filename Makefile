@@ -88,7 +88,7 @@ bench: $(VENV_STAMP) ## Every benchmark: cold start, wave of 200 servers, health
 ##@ Benchmarks
 
 .PHONY: bench-scale
-bench-scale: $(VENV_STAMP) ## Waves of 10, 100, 1,000 servers the whole way: growth table, cost per server (~20 min)
+bench-scale: $(VENV_STAMP) ## Waves of 10, 100, 1,000 servers the whole way: growth table, cost per server (~15 min)
 	$(PY) benchmarks/wave_scale.py --sizes 10,100,1000
 
 ##@ Gates

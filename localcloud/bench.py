@@ -12,9 +12,8 @@ The run fails (exit 1) unless:
 
 - nothing is lost: every server is finalized (MGN lifecycle CUTOVER, finalized, replication
   stopped) and its one gate execution SUCCEEDED;
-- nothing is done twice: exactly one cutover job (accepted StartCutover) and one FinalizeCutover per
-  server; StartCutover calls MGN refused are counted apart; test launches per server are counted
-  (no test fails here, so one each);
+- nothing is done twice: exactly one cutover job and one FinalizeCutover per server, and no
+  StartCutover refused; test launches per server are counted (no test fails here, so one each);
 - MGN's quotas held: the emulator's jobs are sampled at every clock step and at every job start
   (at most 20 active jobs, 200 servers across active jobs, one active job per server), and the
   servers holding a replication slot never exceed the actively-replicating-servers quota;
