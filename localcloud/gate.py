@@ -171,18 +171,16 @@ class CutoverCloud:
 
     def run_batcher(self) -> None:
         """The launch batcher's schedule: it starts queued test launches and approved cutovers."""
-        self.settle()
-        self.cloud.stack.functions.invoke_async(
-            "LaunchBatcherFunction",
-            {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}},
-            trigger="schedule",
-        )
-        self.run_events()
+        self._scheduled("LaunchBatcherFunction")
 
     def reconcile(self) -> None:
+        self._scheduled("ReconcilerFunction")
+
+    def _scheduled(self, function: str) -> None:
+        """One firing of the function's schedule rule, and what follows from it."""
         self.settle()
         self.cloud.stack.functions.invoke_async(
-            "ReconcilerFunction",
+            function,
             {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}},
             trigger="schedule",
         )

@@ -1,12 +1,26 @@
-"""Reading many items by key at once: BatchGetItem in chunks of 100, unprocessed keys retried."""
+"""DynamoDB helpers the stores share: conditional writes, and reading many items by key at once
+(BatchGetItem in chunks of 100, unprocessed keys retried)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 _BATCH = 100  # BatchGetItem's limit per call
 _ROUNDS = 3  # rounds of UnprocessedKeys (throttling) before the read gives up
+
+
+def conditional(write: Callable[[], object]) -> bool:
+    """Run a conditional write; False when its condition failed (someone else moved the item first)."""
+    try:
+        write()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 class BatchReadIncomplete(Exception):

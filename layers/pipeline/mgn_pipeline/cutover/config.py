@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from mgn_pipeline.launches.config import DEFAULT_APP_PORTS_TAG
 
-# The job tag that marks a cutover launch as one attempt's (server#attempt), so a retried task adopts it.
+# The job tag naming the gate attempt (server#attempt) a rollback's terminate job belongs to.
 GATE_TAG = "mgn-pipeline:cutover-gate"
 # The job tag naming the launch-batcher run (its claim) that started a cutover job: a run that
 # crashed after StartCutover is found by it and adopted.

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from mgn_pipeline.adapters.dynamodb import conditional
 from mgn_pipeline.cutover.model import GateStatus
 from mgn_pipeline.cutover.store import CUTOVER_QUEUE, CUTOVER_QUEUE_INDEX, CUTOVER_QUEUE_NAME
 
@@ -189,8 +188,8 @@ class CutoverQueue:
         return condition, values
 
     def _update(self, item: QueuedCutover, expression: str, condition: str, values: dict[str, Any]) -> bool:
-        try:
-            self._client.update_item(
+        return conditional(
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key={"serverId": {"S": item.server_id}},
                 UpdateExpression=expression,
@@ -198,8 +197,4 @@ class CutoverQueue:
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )

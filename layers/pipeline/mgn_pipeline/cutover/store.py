@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mgn_pipeline.adapters.dynamodb import batch_get
+from mgn_pipeline.adapters.dynamodb import batch_get, conditional
 from mgn_pipeline.cutover.model import GateStatus
 
 # Set only while a gate waits for its wave's approval request: a sparse index, so finding the
@@ -259,13 +259,7 @@ class GateStore:
 
     @staticmethod
     def _conditional(call: Any) -> bool:
-        try:
-            call()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional(call)
 
 
 @dataclass(frozen=True, slots=True)

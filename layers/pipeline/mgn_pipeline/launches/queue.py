@@ -17,8 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from mgn_pipeline.adapters.dynamodb import conditional
 from mgn_pipeline.launches.errors import LaunchQueueCorruptError
 from mgn_pipeline.launches.model import LaunchStatus, PendingWork, QueueItem
 
@@ -352,8 +351,8 @@ class LaunchQueue:
         expression = "SET " + ", ".join(sets)
         if removes:
             expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
-        try:
-            self._client.update_item(
+        return conditional(
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key={"serverId": {"S": server_id}},
                 UpdateExpression=expression,
@@ -361,8 +360,4 @@ class LaunchQueue:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
