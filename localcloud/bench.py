@@ -203,8 +203,11 @@ class QuotaWatch:
         return Counter(sid for job in self.jobs if job.initiated_by == initiated_by for sid in job.server_ids)
 
 
-def raise_replication_quota(cloud: LocalCloud, servers: int) -> tuple[int, str]:
-    """Raise the emulator's actively-replicating-servers quota to the wave, as an approved increase would."""
+def raise_replication_quota(
+    cloud: LocalCloud, servers: int, *, keep_default: bool = False
+) -> tuple[int, str]:
+    """Raise the emulator's actively-replicating-servers quota to the wave, as an approved increase would
+    (unless ``keep_default``: then the wave replicates in turns, as finalized servers free their slots)."""
     adjust = getattr(cloud.mgn, "adjust_quotas", None)
     quotas = getattr(cloud.mgn.backend, "quotas", None)
     current = getattr(quotas, "max_replicating_servers", None)
@@ -213,6 +216,11 @@ def raise_replication_quota(cloud: LocalCloud, servers: int) -> tuple[int, str]:
             servers,
             "the MGN emulator has no actively-replicating-servers quota (150 by default in MGN) yet: "
             "the wave replicates all at once",
+        )
+    if keep_default and servers > current:
+        return int(current), (
+            f"actively replicating servers quota {current} kept (MGN's default): the rest of the wave "
+            "waits to replicate until finalized servers free their slots"
         )
     if servers <= current:
         return int(current), f"actively replicating servers quota {current}: enough for {servers}, not raised"
@@ -607,7 +615,11 @@ class WaveFailed(RuntimeError):
 
 
 def run_wave(
-    servers: int, *, max_simulated_hours: float | None = None, progress: TextIO | None = None
+    servers: int,
+    *,
+    max_simulated_hours: float | None = None,
+    progress: TextIO | None = None,
+    default_replication_quota: bool = False,
 ) -> dict[str, Any]:
     """Run one wave in a fresh local cloud; returns the measurements and the checks."""
     limit_s = 3600 * (max_simulated_hours or 4 + servers / 100)
@@ -620,7 +632,9 @@ def run_wave(
     ):
         wave_launch_subnet(cloud)
         setup_s = time.perf_counter() - started
-        replicating_quota, quota_note = raise_replication_quota(cloud, servers)
+        replicating_quota, quota_note = raise_replication_quota(
+            cloud, servers, keep_default=default_replication_quota
+        )
         quotas = QuotaWatch(cloud, replicating_quota)
         quotas.install()
         executions = Executions(cloud, retry_waits)
@@ -1170,6 +1184,11 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, help=f"report file (default {REPORT}, with --sizes {SCALE_REPORT})"
     )
     parser.add_argument("--max-simulated-hours", type=float, help="give up after this much simulated time")
+    parser.add_argument(
+        "--default-replication-quota",
+        action="store_true",
+        help="keep MGN's default of 150 actively replicating servers (a bigger wave replicates in turns)",
+    )
     args = parser.parse_args(argv)
     if args.sizes:
         sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -1190,7 +1209,12 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or REPORT
     with quiet_functions() as terminal:
         try:
-            result = run_wave(args.servers, max_simulated_hours=args.max_simulated_hours, progress=terminal)
+            result = run_wave(
+                args.servers,
+                max_simulated_hours=args.max_simulated_hours,
+                progress=terminal,
+                default_replication_quota=args.default_replication_quota,
+            )
         except (WaveFailed, TimeoutError) as exc:
             print(f"bench: FAILED: {exc}", file=terminal)
             return 1
