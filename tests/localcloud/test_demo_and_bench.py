@@ -9,7 +9,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from localcloud.bench import failed_checks, growth_table, print_growth, print_table, run_wave
+from localcloud.bench import (
+    failed_checks,
+    growth_table,
+    print_growth,
+    print_table,
+    raise_replication_quota,
+    run_wave,
+)
 from localcloud.calls import CallCounter
 from localcloud.cloud import LocalCloud
 from localcloud.demo import run_demo
@@ -111,6 +118,16 @@ def test_a_broken_check_fails_the_bench() -> None:
     problems = failed_checks(checks, 3)
     assert len(problems) == 4
     assert problems[0].startswith("lost: 1 of 3")
+
+
+def test_the_wave_gets_a_replication_quota_increase_unless_the_default_is_kept() -> None:
+    with LocalCloud.start(timings=Timings(initiating_seconds=60, initial_sync_seconds=600)) as cloud:
+        quota, note = raise_replication_quota(cloud, 400, keep_default=True)
+        assert quota == 150 and "kept" in note
+        assert cloud.mgn.backend.quotas.max_replicating_servers == 150
+        quota, note = raise_replication_quota(cloud, 400)
+        assert quota == 400 and "raised 150 -> 400" in note
+        assert cloud.mgn.backend.quotas.max_replicating_servers == 400
 
 
 def test_the_call_counter_counts_custom_events_per_entry() -> None:
