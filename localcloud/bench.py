@@ -117,7 +117,6 @@ class QuotaWatch:
         self.cloud = cloud
         self.replicating_quota = replicating_quota
         self.jobs: list[Any] = []  # every job started, in order (JobRecord)
-        self.cutover_started: set[str] = set()
         self.samples = 0
         self.max_jobs = 0
         self.max_servers_in_jobs = 0
@@ -135,8 +134,6 @@ class QuotaWatch:
             job = new_job(*args, **kwargs)
             with self._lock:
                 self.jobs.append(job)
-                if job.initiated_by == "START_CUTOVER":
-                    self.cutover_started.update(job.server_ids)
                 # A server is in a job until its own part of it ends (the emulator frees each server of a
                 # TERMINATE job as its cleanup ends, a moment before the job is COMPLETED).
                 busy = {
@@ -188,12 +185,6 @@ class QuotaWatch:
             self.max_replicating = max(self.max_replicating, replicating)
             if replicating > self.replicating_quota:
                 self._violation(f"{replicating} servers replicating (quota {self.replicating_quota})")
-
-    def active(self) -> tuple[int, int]:
-        """(active jobs, servers in them) now."""
-        with self._lock:
-            jobs = [job for job in self._open if job.active]
-            return len(jobs), sum(len(job.server_ids) for job in jobs)
 
     def _violation(self, what: str) -> None:
         if len(self.violations) < 20:
@@ -356,9 +347,9 @@ class RetryWaits:
     """ASL ``Retry`` waits on the simulated clock, not in real time.
 
     ``LocalCloud`` scales moto's retry sleeps to 1 % of real time, and its settle waits keep the
-    clock still while executions run: a retry of StartCutover refused because the server's test
-    cleanup job is still running then never sees that job end (in AWS it waits 15 s, 30 s, 60 s,
-    120 s, and the 40 s job is long gone). Here a retry waits until the clock has moved by its
+    clock still while executions run: a retry waiting for MGN to finish something (a job, a
+    lifecycle change) would then never see it end, where in AWS it waits 15 s, 30 s, 60 s ... of
+    real time. Here a retry waits until the clock has moved by its
     interval; ``Executions.settle`` counts a waiting retry as parked.
     """
 

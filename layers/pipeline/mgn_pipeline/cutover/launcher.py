@@ -171,30 +171,28 @@ class CutoverLauncher:
             reason += "; job found by its batch tag after a batcher run stopped"
         elif batch_size > 1:
             reason += f"; one of {batch_size} servers in the job"
-        self._audit.append(
-            AuditRecord(
-                subject=item.server_id,
-                action="cutover-started",
-                trigger=TRIGGER,
-                actor=approval.get("approver"),
-                reason=reason,
-                details={
-                    "attempt": item.attempt,
-                    "jobId": job_id,
-                    "approval": approval,
-                    "batchSize": batch_size,
-                },
-            ),
-            self._now(),
+        self._record(
+            item,
+            "cutover-started",
+            reason,
+            {"jobId": job_id, "approval": approval, "batchSize": batch_size},
+            actor=approval.get("approver"),
         )
 
-    def _record(self, item: QueuedCutover, action: str, reason: str, details: dict[str, Any]) -> None:
+    def _record(
+        self,
+        item: QueuedCutover,
+        action: str,
+        reason: str,
+        details: dict[str, Any],
+        actor: str | None = "pipeline",
+    ) -> None:
         self._audit.append(
             AuditRecord(
                 subject=item.server_id,
                 action=action,
                 trigger=TRIGGER,
-                actor="pipeline",
+                actor=actor,
                 reason=reason,
                 details={"attempt": item.attempt, **details},
             ),

@@ -87,28 +87,23 @@ class CutoverQueue:
 
     def claim(self, item: QueuedCutover, claim_id: str, now: datetime) -> bool:
         """This batcher run takes the cutover (still approved and queued, nobody else's claim)."""
-        condition = self._queued_condition(item)
+        condition, values = self._queued_condition(item)
         return self._update(
-            item,
+            item.server_id,
             "SET cutoverClaimId = :c, cutoverClaimedAt = :now, updatedAt = :now",
-            condition[0],
-            {**condition[1], ":c": {"S": claim_id}, ":now": {"S": now.isoformat()}},
+            condition,
+            {**values, ":c": {"S": claim_id}, ":now": {"S": now.isoformat()}},
         )
 
     def started(self, item: QueuedCutover, claim_id: str, job_id: str, now: datetime) -> bool:
         """The job is MGN's: record it under the claim and leave the queue."""
-        return self._update(
+        return self._under_claim(
             item,
+            claim_id,
+            now,
             "SET cutoverJobId = :j, cutoverStartedAt = :now, updatedAt = :now REMOVE "
             + ", ".join((CUTOVER_QUEUE, "cutoverEligibleAt", *_CLAIM_FIELDS)),
-            "attempt = :a AND #s = :cutting AND cutoverClaimId = :c AND attribute_not_exists(cutoverJobId)",
-            {
-                ":a": {"N": str(item.attempt)},
-                ":cutting": {"S": GateStatus.CUTTING_OVER.value},
-                ":c": {"S": claim_id},
-                ":j": {"S": job_id},
-                ":now": {"S": now.isoformat()},
-            },
+            {":j": {"S": job_id}},
         )
 
     def release(
@@ -121,34 +116,27 @@ class CutoverQueue:
         refused: bool,
     ) -> bool:
         """Back in the queue, offered again from ``eligible_at``; never dropped."""
-        return self._update(
+        return self._under_claim(
             item,
+            claim_id,
+            now,
             "SET cutoverEligibleAt = :e, cutoverReason = :r, cutoverRefusals = :n, updatedAt = :now REMOVE "
             + ", ".join(_CLAIM_FIELDS),
-            "attempt = :a AND #s = :cutting AND cutoverClaimId = :c AND attribute_not_exists(cutoverJobId)",
             {
-                ":a": {"N": str(item.attempt)},
-                ":cutting": {"S": GateStatus.CUTTING_OVER.value},
-                ":c": {"S": claim_id},
                 ":e": {"S": eligible_at.isoformat()},
                 ":r": {"S": reason[:1000]},
                 ":n": {"N": str(item.refusals + 1 if refused else item.refusals)},
-                ":now": {"S": now.isoformat()},
             },
         )
 
     def withdraw_claimed(self, item: QueuedCutover, claim_id: str, now: datetime) -> bool:
         """Out of the queue under our claim (the gate is about to fail: MGN kept refusing it)."""
-        return self._update(
+        return self._under_claim(
             item,
+            claim_id,
+            now,
             "SET updatedAt = :now REMOVE " + ", ".join((CUTOVER_QUEUE, "cutoverEligibleAt", *_CLAIM_FIELDS)),
-            "attempt = :a AND #s = :cutting AND cutoverClaimId = :c AND attribute_not_exists(cutoverJobId)",
-            {
-                ":a": {"N": str(item.attempt)},
-                ":cutting": {"S": GateStatus.CUTTING_OVER.value},
-                ":c": {"S": claim_id},
-                ":now": {"S": now.isoformat()},
-            },
+            {},
         )
 
     def withdraw(self, server_id: str, attempt: int, now: datetime) -> bool:
@@ -156,9 +144,8 @@ class CutoverQueue:
 
         False when a batcher run holds a claim (its StartCutover may be under way) or a job is recorded.
         """
-        item = QueuedCutover(server_id=server_id, attempt=attempt, eligible_at="")
         return self._update(
-            item,
+            server_id,
             "SET updatedAt = :now REMOVE " + ", ".join((CUTOVER_QUEUE, "cutoverEligibleAt")),
             "attempt = :a AND #s = :cutting AND attribute_not_exists(cutoverClaimId) "
             "AND attribute_not_exists(cutoverJobId)",
@@ -187,11 +174,28 @@ class CutoverQueue:
             condition += " AND attribute_not_exists(cutoverClaimId)"
         return condition, values
 
-    def _update(self, item: QueuedCutover, expression: str, condition: str, values: dict[str, Any]) -> bool:
+    def _under_claim(
+        self, item: QueuedCutover, claim_id: str, now: datetime, expression: str, values: dict[str, Any]
+    ) -> bool:
+        """An update only the run holding ``claim_id`` may make, while no job is recorded."""
+        return self._update(
+            item.server_id,
+            expression,
+            "attempt = :a AND #s = :cutting AND cutoverClaimId = :c AND attribute_not_exists(cutoverJobId)",
+            {
+                ":a": {"N": str(item.attempt)},
+                ":cutting": {"S": GateStatus.CUTTING_OVER.value},
+                ":c": {"S": claim_id},
+                ":now": {"S": now.isoformat()},
+                **values,
+            },
+        )
+
+    def _update(self, server_id: str, expression: str, condition: str, values: dict[str, Any]) -> bool:
         return conditional(
             lambda: self._client.update_item(
                 TableName=self._table,
-                Key={"serverId": {"S": item.server_id}},
+                Key={"serverId": {"S": server_id}},
                 UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},

@@ -160,7 +160,7 @@ class GateStore:
                     ":s": {"S": previous.status.value},
                 },
             }
-        return self._conditional(lambda: self._client.put_item(TableName=self._table, Item=item, **condition))
+        return conditional(lambda: self._client.put_item(TableName=self._table, Item=item, **condition))
 
     def transition(
         self,
@@ -240,7 +240,7 @@ class GateStore:
                 )
             )
 
-        if not self._conditional(update):
+        if not conditional(update):
             return None
         return record_from_item(result["Attributes"])
 
@@ -255,11 +255,7 @@ class GateStore:
                 ExpressionAttributeValues={":t": {"S": token}},
             )
 
-        self._conditional(update)
-
-    @staticmethod
-    def _conditional(call: Any) -> bool:
-        return conditional(call)
+        conditional(update)
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,14 +101,7 @@ def gate_from_config(
     more = extra or CutoverClients(clients)
     clock = now or utc_now
     store = GateStore(clients.dynamodb, config.gate_table)
-    # Each record carries the server's wave, read from the servers table (once per server).
-    audit = AuditTrail(
-        clients.dynamodb,
-        audit_table,
-        wave_of=ServerRegistry(clients.dynamodb, config.servers_table).wave_of
-        if config.servers_table
-        else None,
-    )
+    audit = _audit_trail(clients, audit_table, config)
 
     def notifier() -> Notifier:
         return Notifier(clients.sns, topic_arn)
@@ -189,23 +182,28 @@ def cutover_launcher(
     now: Callable[[], datetime] | None = None,
 ) -> CutoverLauncher | None:
     """The launch batcher's cutover side, or None when the stack has no gate table."""
-    gate = build_gate(clients, settings, now=now)
     config = settings.cutover_config(settings.allowed_launch_subnet_ids)
-    if gate is None or config is None:
+    if config is None:
         return None
+    gate = gate_from_config(clients, config, settings.audit_table, settings.notification_topic_arn, now=now)
     return CutoverLauncher(
         queue=CutoverQueue(clients.dynamodb, config.gate_table),
         jobs=lambda: MgnJobs(clients.mgn),
         refuse=gate.refuse_start,
-        audit=AuditTrail(
-            clients.dynamodb,
-            settings.audit_table,
-            wave_of=ServerRegistry(clients.dynamodb, config.servers_table).wave_of
-            if config.servers_table
-            else None,
-        ),
+        audit=_audit_trail(clients, settings.audit_table, config),
         now=now or utc_now,
         stale_claim_after=stale_claim_after,
+    )
+
+
+def _audit_trail(clients: AwsClients, audit_table: str, config: CutoverConfig) -> AuditTrail:
+    """Each record carries the server's wave, read from the servers table (once per server)."""
+    return AuditTrail(
+        clients.dynamodb,
+        audit_table,
+        wave_of=ServerRegistry(clients.dynamodb, config.servers_table).wave_of
+        if config.servers_table
+        else None,
     )
 
 
