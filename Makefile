@@ -36,7 +36,7 @@ CHECKOV     := $(CKV_VENV)/bin/checkov
 NODE_STAMP  := node_modules/.installed
 
 TEMPLATE    := template.yaml
-PY_DIRS      = $(wildcard functions layers localcloud tests benchmarks tools)
+PY_DIRS      = $(wildcard functions layers localcloud tests benchmarks tools mgn_pipeline_ops)
 # Test directories that exist (others are still being written).
 UNIT_DIRS    = $(wildcard tests/unit)
 INTEG_DIRS   = $(wildcard tests/integration tests/localcloud)
@@ -94,9 +94,10 @@ bench-scale: $(VENV_STAMP) ## Waves of 10, 100, 1,000 servers the whole way: gro
 ##@ Gates
 
 .PHONY: lint
-lint: $(VENV_STAMP) ## ruff check + ruff format --check
+lint: $(VENV_STAMP) ## ruff check + ruff format --check + the import contracts (lint-imports, pyproject.toml)
 	$(VENV)/bin/ruff check $(PY_DIRS)
 	$(VENV)/bin/ruff format --check $(PY_DIRS)
+	$(VENV)/bin/lint-imports --no-cache
 
 .PHONY: fmt
 fmt: $(VENV_STAMP) ## Fix what ruff can (format + autofixable lint)
@@ -104,7 +105,7 @@ fmt: $(VENV_STAMP) ## Fix what ruff can (format + autofixable lint)
 	$(VENV)/bin/ruff check --fix $(PY_DIRS)
 
 .PHONY: typecheck
-typecheck: $(VENV_STAMP) ## mypy, strict, on layers/pipeline/mgn_pipeline (config: pyproject.toml)
+typecheck: $(VENV_STAMP) ## mypy, strict, on mgn_pipeline and mgn_pipeline_ops (config: pyproject.toml)
 	$(VENV)/bin/mypy
 
 .PHONY: unit

@@ -58,7 +58,11 @@ print("COLD_START_RESULT " + json.dumps({{"wall": (t1 - t0) * 1000.0, "cpu": (c1
                                           "first_call_cpu": (c2 - c1) * 1000.0}}))
 """
 # Modules the handlers import at their first invocation rather than at init.
-FIRST_CALL_MODULES = ["mgn_pipeline.settings", "mgn_pipeline.launches.wiring", "mgn_pipeline.cutover.wiring"]
+FIRST_CALL_MODULES = [
+    "mgn_pipeline.composition.settings",
+    "mgn_pipeline.composition.launches",
+    "mgn_pipeline.composition.cutover",
+]
 BASELINE_STATEMENT = 'import boto3\nboto3.client("mgn")'
 
 

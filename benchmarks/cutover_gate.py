@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-# Powertools reads these when mgn_pipeline.observability is first imported (Lambda sets them first).
+# Powertools reads these when mgn_pipeline.shared.observability is first imported (Lambda sets them first).
 for _key, _value in {
     "POWERTOOLS_SERVICE_NAME": "mgn-pipeline",
     "POWERTOOLS_METRICS_NAMESPACE": "MgnPipeline",

@@ -29,7 +29,7 @@ from localcloud.ssm import SsmAutomationEmulator
 from localcloud.stepfunctions import SFN_MOCK_CONFIG, LocalStepFunctions
 from localcloud.template import Template, resolve
 from localcloud.vpc import ClosedVpc, build_closed_vpc
-from mgn_pipeline.clock import use_clock
+from mgn_pipeline.shared.clock import use_clock
 
 REGION = "us-east-1"
 ACCOUNT_ID = "111122223333"

@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from mgn_pipeline.adapters.dynamodb import batch_get
+from mgn_pipeline.shared.aws.dynamodb import batch_get
 
 
 def _gate(dynamodb: Any, table: str, server_id: str) -> dict[str, str]:

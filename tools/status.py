@@ -35,12 +35,12 @@ from typing import Any, TextIO
 
 import boto3
 
-from mgn_pipeline.adapters.audit import AuditTrail
-from mgn_pipeline.adapters.clients import AWS_CONFIG
-from mgn_pipeline.clock import utc_now
-from mgn_pipeline.status.audit_export import collect_audit_rows, parse_time, write_csv
-from mgn_pipeline.status.builder import StatusSources, StatusTables, collect_status
-from mgn_pipeline.status.render import render_progress, render_table
+from mgn_pipeline.shared.aws.audit import AuditTrail
+from mgn_pipeline.shared.aws.clients import AWS_CONFIG
+from mgn_pipeline.shared.clock import utc_now
+from mgn_pipeline_ops.status.audit_export import collect_audit_rows, parse_time, write_csv
+from mgn_pipeline_ops.status.builder import StatusSources, StatusTables, collect_status
+from mgn_pipeline_ops.status.render import render_progress, render_table
 
 # Exit codes: nothing matched the --wave / --server asked for; Ctrl-C during --watch.
 NOTHING_MATCHED = 2

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mgn_pipeline.adapters.clients import AwsClients
-from mgn_pipeline.cutover.wiring import CutoverClients, build_gate
-from mgn_pipeline.errors import InvalidEventError, SettingsError
-from mgn_pipeline.observability import logger, metrics, trace_handler
+from mgn_pipeline.composition.cutover import CutoverClients, build_gate
+from mgn_pipeline.shared.aws.clients import AwsClients
+from mgn_pipeline.shared.errors import InvalidEventError, SettingsError
+from mgn_pipeline.shared.observability import logger, metrics, trace_handler
 
 clients = AwsClients()
 extra = CutoverClients(clients)
@@ -17,7 +17,7 @@ extra = CutoverClients(clients)
 @metrics.log_metrics
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-    from mgn_pipeline.cutover.settings import CutoverSettings, load_settings  # pydantic: see settings.py
+    from mgn_pipeline.composition.settings import CutoverSettings, load_settings  # pydantic: see settings.py
 
     if event.get("source") != "aws.ssm" or not isinstance(event.get("detail"), dict):
         raise InvalidEventError("not an SSM Automation status-change event")

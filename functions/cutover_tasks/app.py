@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mgn_pipeline.adapters.clients import AwsClients
-from mgn_pipeline.errors import SettingsError
-from mgn_pipeline.observability import logger, metrics, trace_handler
+from mgn_pipeline.shared.aws.clients import AwsClients
+from mgn_pipeline.shared.errors import SettingsError
+from mgn_pipeline.shared.observability import logger, metrics, trace_handler
 
 if TYPE_CHECKING:
-    from mgn_pipeline.launches.probe import TcpProber
+    from mgn_pipeline.jobs.probe import TcpProber
 
 clients = AwsClients()
 dynamodb = clients.dynamodb  # every task reads the gate record: created during init
@@ -22,9 +22,9 @@ prober: TcpProber | None = None
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Loaded at the first task, not at init: pydantic (settings.py) and the gate's modules.
-    from mgn_pipeline.cutover.settings import CutoverSettings, load_settings
+    from mgn_pipeline.composition.cutover import build_gate, cutover_clients
+    from mgn_pipeline.composition.settings import CutoverSettings, load_settings
     from mgn_pipeline.cutover.tasks import run_task
-    from mgn_pipeline.cutover.wiring import build_gate, cutover_clients
 
     settings = load_settings(CutoverSettings)
     gate = build_gate(clients, settings, prober=prober, extra=cutover_clients(clients))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mgn_pipeline.adapters.clients import AwsClients
-from mgn_pipeline.observability import logger, metrics, trace_handler
+from mgn_pipeline.shared.aws.clients import AwsClients
+from mgn_pipeline.shared.observability import logger, metrics, trace_handler
 
 clients = AwsClients()
 # Every run queries the queue; the MGN client is made only when there is work (most runs have none).
@@ -17,8 +17,8 @@ dynamodb = clients.dynamodb
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, object]:
     # Loaded at the first run, not at init: pydantic (settings.py) and the launch modules.
-    from mgn_pipeline.launches.settings import LaunchBatcherSettings, load_settings
-    from mgn_pipeline.launches.wiring import build_batcher
+    from mgn_pipeline.composition.launches import build_batcher
+    from mgn_pipeline.composition.settings import LaunchBatcherSettings, load_settings
 
     settings = load_settings(LaunchBatcherSettings)
     return build_batcher(clients, settings).run().as_dict()

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from mgn_pipeline.adapters.clients import AwsClients
-from mgn_pipeline.adapters.mgn import MgnGateway
-from mgn_pipeline.domain.events import parse_mgn_event
-from mgn_pipeline.logic.composition import build_pipeline
-from mgn_pipeline.logic.idempotency import once_per_event
-from mgn_pipeline.logic.mgn_events import handle_mgn_event
-from mgn_pipeline.observability import logger, metrics, trace_handler
+from mgn_pipeline.composition.pipeline import build_pipeline
+from mgn_pipeline.pipeline.idempotency import once_per_event
+from mgn_pipeline.pipeline.mgn_events import handle_mgn_event
+from mgn_pipeline.shared.aws.clients import AwsClients
+from mgn_pipeline.shared.aws.mgn import MgnGateway
+from mgn_pipeline.shared.events import parse_mgn_event
+from mgn_pipeline.shared.observability import logger, metrics, trace_handler
 
 clients = AwsClients()
 mgn, dynamodb = clients.mgn, clients.dynamodb  # used by every event: created during init
@@ -21,7 +21,7 @@ mgn, dynamodb = clients.mgn, clients.dynamodb  # used by every event: created du
 @metrics.log_metrics
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> list[dict[str, Any]]:
-    from mgn_pipeline.settings import MgnEventSettings, load_settings  # pydantic: see settings.py
+    from mgn_pipeline.composition.settings import MgnEventSettings, load_settings  # pydantic: see settings.py
 
     settings = load_settings(MgnEventSettings)
     # A malformed event raises InvalidEventError here: never acted on, it ends in the DLQ.

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mgn_pipeline.adapters.audit import AuditTrail
-from mgn_pipeline.adapters.notifier import Notifier
 from mgn_pipeline.health.clients import HealthClients
 from mgn_pipeline.health.inventory import InventoryReader
 from mgn_pipeline.health.probes import ProbeTools
@@ -17,7 +15,9 @@ from mgn_pipeline.health.service import (
     run_network_health,
     standard_api_calls,
 )
-from mgn_pipeline.observability import logger, metrics, trace_handler
+from mgn_pipeline.shared.aws.audit import AuditTrail
+from mgn_pipeline.shared.aws.notifier import Notifier
+from mgn_pipeline.shared.observability import logger, metrics, trace_handler
 
 clients = HealthClients()  # created on first use: a schedule every few minutes, not a hot path
 # The system resolver and sockets; tests replace this with loopback listeners.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mgn_pipeline.adapters.clients import AwsClients
-from mgn_pipeline.adapters.mgn import MgnGateway
-from mgn_pipeline.domain.trigger import DEPLOYMENT, RECONCILER
-from mgn_pipeline.logic.composition import build_pipeline
-from mgn_pipeline.logic.fleet_metrics import GateTableApprovals
-from mgn_pipeline.logic.reconcile import reconcile
-from mgn_pipeline.observability import logger, metrics, trace_handler
+from mgn_pipeline.composition.pipeline import build_pipeline
+from mgn_pipeline.cutover.waiting_approvals import GateTableApprovals
+from mgn_pipeline.pipeline.reconcile import reconcile
+from mgn_pipeline.shared.aws.clients import AwsClients
+from mgn_pipeline.shared.aws.mgn import MgnGateway
+from mgn_pipeline.shared.observability import logger, metrics, trace_handler
+from mgn_pipeline.shared.trigger import DEPLOYMENT, RECONCILER
 
 clients = AwsClients()
 mgn, dynamodb = clients.mgn, clients.dynamodb  # used by every run: created during init
@@ -20,7 +20,10 @@ mgn, dynamodb = clients.mgn, clients.dynamodb  # used by every run: created duri
 @metrics.log_metrics
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, object]:
-    from mgn_pipeline.settings import ReconcilerSettings, load_settings  # pydantic: see settings.py
+    from mgn_pipeline.composition.settings import (  # pydantic: see settings.py
+        ReconcilerSettings,
+        load_settings,
+    )
 
     settings = load_settings(ReconcilerSettings)
     # The stack's own deployment also runs a reconcile, so templates are private before any agent.

@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from localcloud.clock import SimClock
 from localcloud.mgn import MgnEmulator, Timings
-from mgn_pipeline.clock import use_clock
+from mgn_pipeline.shared.clock import use_clock
 
 
 @dataclass
@@ -141,7 +141,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
 def pipeline_log(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The messages the pipeline's logger writes (Powertools writes JSON to the stdout it found at
     import, out of reach of caplog and capsys, so the calls are recorded where they are made)."""
-    from mgn_pipeline.observability import logger
+    from mgn_pipeline.shared.observability import logger
 
     messages: list[str] = []
     for level in ("info", "warning", "error"):

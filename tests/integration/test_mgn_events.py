@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mgn_pipeline.errors import InvalidEventError
+from mgn_pipeline.shared.errors import InvalidEventError
 from tests.conftest import FakeLambdaContext, load_event
 from tests.integration.conftest import Account
 

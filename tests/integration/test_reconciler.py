@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from mgn_pipeline.adapters.mgn import MgnGateway
-from mgn_pipeline.adapters.server_registry import ServerRegistry
-from mgn_pipeline.domain.server import LifeCycleState, SourceServer
-from mgn_pipeline.domain.steps import PipelineStep
-from mgn_pipeline.errors import MgnConflictError, ReconcileIncompleteError, SettingsError
-from mgn_pipeline.logic.pipeline import Pipeline
-from mgn_pipeline.logic.reconcile import reconcile
+from mgn_pipeline.pipeline.advance import Pipeline
+from mgn_pipeline.pipeline.reconcile import reconcile
+from mgn_pipeline.shared.aws.mgn import MgnGateway
+from mgn_pipeline.shared.aws.server_registry import ServerRegistry
+from mgn_pipeline.shared.errors import MgnConflictError, ReconcileIncompleteError, SettingsError
+from mgn_pipeline.shared.server import LifeCycleState, SourceServer
+from mgn_pipeline.shared.steps import PipelineStep
 from tests.conftest import FakeLambdaContext, load_event
 from tests.integration.conftest import Account
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mgn_pipeline.errors import MgnRequestRejectedError
+from mgn_pipeline.shared.errors import MgnRequestRejectedError
 from tests.conftest import FakeLambdaContext
 from tests.integration.conftest import Account
 
@@ -41,7 +41,7 @@ def replication(account: Account, server_id: str) -> dict[str, Any]:
 
 
 def audit(account: Account, subject: str) -> list[dict[str, Any]]:
-    from mgn_pipeline.adapters.audit import AuditTrail
+    from mgn_pipeline.shared.aws.audit import AuditTrail
 
     return AuditTrail(account.dynamodb, "audit").history(subject)
 

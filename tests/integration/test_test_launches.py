@@ -141,10 +141,10 @@ def instance_status(overrides: dict[str, str]) -> Iterator[None]:
 
 def wire_test_launches(monkeypatch: Any, prober: Any, gate: Any, now: Callable[[], datetime]) -> None:
     """Give every pipeline the handlers build a recording cutover gate and a loopback port prober."""
-    from mgn_pipeline.launches import wiring
-    from mgn_pipeline.launches.settings import TestLaunchSettings, load_settings
-    from mgn_pipeline.launches.wiring import build_test_launch_actions
-    from mgn_pipeline.logic import composition
+    from mgn_pipeline.composition import launches as wiring
+    from mgn_pipeline.composition import pipeline as composition
+    from mgn_pipeline.composition.launches import build_test_launch_actions
+    from mgn_pipeline.composition.settings import PipelineSettings, load_settings
 
     # The queue, the batcher and MGN's jobs must share one clock: here the emulator's simulated one.
     batcher = wiring.build_batcher
@@ -156,7 +156,7 @@ def wire_test_launches(monkeypatch: Any, prober: Any, gate: Any, now: Callable[[
     def build(clients: Any, settings: Any, *args: Any, **kwargs: Any) -> Any:
         pipeline = original(clients, settings, *args, **kwargs)
         actions = build_test_launch_actions(
-            clients, load_settings(TestLaunchSettings), gate=gate, prober=prober, now=now
+            clients, load_settings(PipelineSettings), gate=gate, prober=prober, now=now
         )
         pipeline._actions.update(actions)  # test-only: swaps in the fake prober and gate
         return pipeline
@@ -236,7 +236,7 @@ class Wave:
         return self.account.mgn.server(server_id).lifecycle
 
     def audit(self, server_id: str) -> list[dict[str, Any]]:
-        from mgn_pipeline.adapters.audit import AuditTrail
+        from mgn_pipeline.shared.aws.audit import AuditTrail
 
         return AuditTrail(self.account.dynamodb, "audit").history(server_id)
 

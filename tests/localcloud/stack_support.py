@@ -15,7 +15,7 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
-from mgn_pipeline.errors import MgnRequestRejectedError, MgnThrottledError
+from mgn_pipeline.shared.errors import MgnRequestRejectedError, MgnThrottledError
 
 PLACEHOLDER_PARAMETERS = {
     "VpcId": "vpc-0123456789abcdef0",

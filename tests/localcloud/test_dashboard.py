@@ -24,9 +24,9 @@ import pytest
 from localcloud.gate import CutoverCloud, cutover_cloud
 from localcloud.mgn import Timings
 from localcloud.template import Template, resolve
-from mgn_pipeline.domain.server import LifeCycleState
-from mgn_pipeline.domain.steps import PipelineStep
-from mgn_pipeline.launches.probe import SocketProber
+from mgn_pipeline.jobs.probe import SocketProber
+from mgn_pipeline.shared.server import LifeCycleState
+from mgn_pipeline.shared.steps import PipelineStep
 
 pytestmark = [pytest.mark.integration]
 

@@ -18,8 +18,8 @@ from localcloud import SimClock
 from localcloud.functions import LocalFunctions, LocalStack, deploy_stack
 from localcloud.mgn import MgnEmulator
 from localcloud.template import Template
-from mgn_pipeline.errors import InvalidEventError
-from mgn_pipeline.settings import MgnEventSettings, ReconcilerSettings, load_settings
+from mgn_pipeline.composition.settings import MgnEventSettings, ReconcilerSettings, load_settings
+from mgn_pipeline.shared.errors import InvalidEventError
 from tests.conftest import load_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:No application metrics")]

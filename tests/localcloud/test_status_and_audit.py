@@ -26,8 +26,8 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
 
 from localcloud.gate import CutoverCloud, cutover_cloud
 from localcloud.mgn import Timings
-from mgn_pipeline.status.audit_export import CSV_COLUMNS
-from mgn_pipeline.status.fixes import NEUTRAL, PROBLEMS, PROGRESS
+from mgn_pipeline_ops.status.audit_export import CSV_COLUMNS
+from mgn_pipeline_ops.status.fixes import NEUTRAL, PROBLEMS, PROGRESS
 from tools import status as status_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

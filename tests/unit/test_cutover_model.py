@@ -10,7 +10,6 @@ import pytest
 from mgn_pipeline.cutover.model import (
     Outcome,
     allowed,
-    duration_seconds,
     parse_token_ref,
     principal_matches,
     read_decision,
@@ -19,8 +18,8 @@ from mgn_pipeline.cutover.model import (
 )
 from mgn_pipeline.cutover.service import _cause
 from mgn_pipeline.cutover.tasks import run_task
-from mgn_pipeline.domain.server import LifeCycleState, ReplicationState, SourceServer
-from mgn_pipeline.errors import InvalidEventError
+from mgn_pipeline.shared.errors import InvalidEventError
+from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer, duration_seconds
 from tests.conftest import load_event
 
 ACCOUNT = "111122223333"

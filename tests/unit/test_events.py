@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from mgn_pipeline.domain.events import parse_mgn_event
-from mgn_pipeline.errors import InvalidEventError
+from mgn_pipeline.shared.errors import InvalidEventError
+from mgn_pipeline.shared.events import parse_mgn_event
 from tests.conftest import load_event
 
 SERVER = "s-1234567890abcdef0"

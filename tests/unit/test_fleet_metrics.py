@@ -10,20 +10,20 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from mgn_pipeline.adapters.server_registry import Observation, ServerRecord
-from mgn_pipeline.domain.server import LifeCycleState, SourceServer
-from mgn_pipeline.domain.steps import PipelineStep
-from mgn_pipeline.logic.fleet_metrics import (
+from mgn_pipeline.cutover.waiting_approvals import GateTableApprovals
+from mgn_pipeline.pipeline.fleet_metrics import (
     FleetTally,
-    GateTableApprovals,
-    GaugeUnavailable,
     approvals_waiting,
     emit_step_duration,
     publish_fleet_metrics,
     step_left,
     summarize_lags,
 )
-from mgn_pipeline.observability import metrics
+from mgn_pipeline.shared.aws.dynamodb import BatchReadIncomplete
+from mgn_pipeline.shared.aws.server_registry import Observation, ServerRecord
+from mgn_pipeline.shared.observability import metrics
+from mgn_pipeline.shared.server import LifeCycleState, SourceServer
+from mgn_pipeline.shared.steps import PipelineStep
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -180,7 +180,7 @@ def test_a_failed_read_skips_the_gauge_and_never_fails_the_reconcile() -> None:
     tally.add(server(1, "READY_FOR_CUTOVER"))
     denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "BatchGetItem")
     assert approvals_waiting(tally, FakeApprovals(set(), denied)) is None
-    assert approvals_waiting(tally, FakeApprovals(set(), GaugeUnavailable("throttled"))) is None
+    assert approvals_waiting(tally, FakeApprovals(set(), BatchReadIncomplete("throttled"))) is None
 
 
 class FakeDynamoDb:
@@ -228,7 +228,7 @@ def test_gate_table_reads_the_asked_items_in_batches_of_100() -> None:
 
 def test_gate_table_gives_up_after_a_few_rounds_of_unprocessed_keys() -> None:
     client = FakeDynamoDb({"s-1": "WAITING_APPROVAL"}, unprocessed=1_000)
-    with pytest.raises(GaugeUnavailable):
+    with pytest.raises(BatchReadIncomplete):
         GateTableApprovals(client, "gates").waiting(["s-1"])
     assert len(client.calls) == 3
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from mgn_pipeline.errors import SettingsError
 from mgn_pipeline.health import probes
 from mgn_pipeline.health.errors import (
     InvalidHealthRequest,
@@ -29,6 +28,7 @@ from mgn_pipeline.health.service import (
     run_network_health,
 )
 from mgn_pipeline.health.settings import load_health_settings
+from mgn_pipeline.shared.errors import SettingsError
 from tests.unit.test_health_checks import EXPECT, healthy
 
 NOW = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)

@@ -6,19 +6,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mgn_pipeline.launches.model import Capacity, parse_ports, plan_batches, refusal_backoff_seconds
-from mgn_pipeline.launches.verification import (
+from mgn_pipeline.jobs.mgn_jobs import refusal_backoff_seconds
+from mgn_pipeline.jobs.verification import (
     CheckState,
     Expectations,
     InstanceFacts,
     PostLaunchFacts,
     VerdictState,
     instance_checks,
+    parse_ports,
     port_checks,
     post_launch_checks,
     ready_for_probing,
     verdict,
 )
+from mgn_pipeline.launches.model import Capacity, plan_batches
 
 
 def _ids(n: int, prefix: str = "s") -> list[str]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mgn_pipeline.domain.launch_policy import LaunchPolicy
-from mgn_pipeline.domain.replication_policy import ReplicationPolicy
-from mgn_pipeline.logic.replication_settings import Scope
+from mgn_pipeline.replication.launch_policy import LaunchPolicy
+from mgn_pipeline.replication.policy import ReplicationPolicy
+from mgn_pipeline.shared.scope import Scope
 
 POLICY = ReplicationPolicy(
     staging_subnet_id="subnet-0123456789abcdef0",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mgn_pipeline.domain.launch_policy import LaunchViolationMode
-from mgn_pipeline.errors import SettingsError
-from mgn_pipeline.settings import MgnEventSettings, ReconcilerSettings, load_settings
+from mgn_pipeline.composition.settings import MgnEventSettings, ReconcilerSettings, load_settings
+from mgn_pipeline.replication.launch_policy import LaunchViolationMode
+from mgn_pipeline.shared.errors import SettingsError
 
 BASE = {
     "SERVERS_TABLE_NAME": "srv",

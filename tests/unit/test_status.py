@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from mgn_pipeline.adapters.audit import ACCOUNT_WIDE, AuditRecord, AuditTrail
-from mgn_pipeline.adapters.notifier import SUBJECT_LIMIT, message_body, subject_line
 from mgn_pipeline.cutover.model import GateStatus
 from mgn_pipeline.cutover.store import GateRecord
-from mgn_pipeline.domain.server import LifeCycleState, ReplicationState, SourceServer
-from mgn_pipeline.domain.steps import PipelineStep
 from mgn_pipeline.launches.model import LaunchStatus, QueueItem
-from mgn_pipeline.status.audit_export import CSV_COLUMNS, audit_rows, parse_time, write_csv
-from mgn_pipeline.status.builder import server_status, wave_progress
-from mgn_pipeline.status.fixes import NEUTRAL, PROBLEMS, PROGRESS, last_error
-from mgn_pipeline.status.waits import waiting_for
+from mgn_pipeline.shared.aws.audit import ACCOUNT_WIDE, AuditRecord, AuditTrail
+from mgn_pipeline.shared.aws.notifier import SUBJECT_LIMIT, message_body, subject_line
+from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer
+from mgn_pipeline.shared.steps import PipelineStep
+from mgn_pipeline_ops.status.audit_export import CSV_COLUMNS, audit_rows, parse_time, write_csv
+from mgn_pipeline_ops.status.builder import server_status, wave_progress
+from mgn_pipeline_ops.status.fixes import NEUTRAL, PROBLEMS, PROGRESS, last_error
+from mgn_pipeline_ops.status.waits import waiting_for
 
 LAYER = Path(__file__).resolve().parents[2] / "layers" / "pipeline" / "mgn_pipeline"
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from mgn_pipeline.domain.server import LifeCycleState, ReplicationState, SourceServer
-from mgn_pipeline.domain.steps import PipelineStep, next_step
-from mgn_pipeline.errors import InvalidEventError
+from mgn_pipeline.shared.errors import InvalidEventError
+from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer
+from mgn_pipeline.shared.steps import PipelineStep, next_step
 
 
 def api_item(lifecycle: str, replication: str | None = "CONTINUOUS", **extra: Any) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import pytest
 
 from mgn_pipeline.cutover.store import ParkedGate
 from mgn_pipeline.cutover.waves import gather, is_wave_request, request_digest, request_id
-from mgn_pipeline.domain.server import LifeCycleState, ReplicationState, SourceServer
-from mgn_pipeline.domain.wave import UNASSIGNED, wave_name, wave_of
+from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer
+from mgn_pipeline.shared.wave import UNASSIGNED, wave_name, wave_of
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mgn_pipeline.launches.config import DEFAULT_APP_PORTS_TAG
+from mgn_pipeline.jobs.verification import DEFAULT_APP_PORTS_TAG
 
 # The job tag naming the gate attempt (server#attempt) a rollback's terminate job belongs to.
 GATE_TAG = "mgn-pipeline:cutover-gate"

@@ -3,7 +3,7 @@ renaming one is a breaking change for ``statemachines/cutover-gate.asl.json``.""
 
 from __future__ import annotations
 
-from mgn_pipeline.errors import PipelineError
+from mgn_pipeline.shared.errors import PipelineError
 
 
 class ReplicationNotReady(PipelineError):

@@ -8,31 +8,19 @@ gate record the gate's start-cutover task put in the queue after an approval (``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
 from mgn_pipeline.cutover.config import CUTOVER_BATCH_TAG, MAX_CUTOVER_REFUSALS
 from mgn_pipeline.cutover.queue import CutoverQueue, QueuedCutover
-from mgn_pipeline.errors import PipelineError
-from mgn_pipeline.launches.jobs import JobRequest, MgnJobs
-from mgn_pipeline.launches.model import refusal_backoff_seconds
+from mgn_pipeline.jobs.mgn_jobs import CutoverStart, JobRequest, MgnJobs, refusal_backoff_seconds
+from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
+from mgn_pipeline.shared.errors import PipelineError
 
 TRIGGER = "launch-batcher"
 # MGN would take a refused request again without the refused servers; a few rounds at most.
 _MAX_ROUNDS = 3
-
-
-@dataclass
-class CutoverStart:
-    """What one planned cutover batch became."""
-
-    job_id: str | None = None
-    started: list[str] = field(default_factory=list)
-    waiting: dict[str, str] = field(default_factory=dict)
-    refused: dict[str, str] = field(default_factory=dict)
-    failures: dict[str, str] = field(default_factory=dict)
 
 
 class CutoverLauncher:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from mgn_pipeline.domain.server import ReplicationState, SourceServer
+from mgn_pipeline.shared.server import ReplicationState, SourceServer, duration_seconds
 
 
 class GateStatus(StrEnum):
@@ -52,19 +51,6 @@ WAITING = frozenset(
         GateStatus.CUTTING_OVER,
     }
 )
-
-_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
-
-
-def duration_seconds(text: str | None) -> float | None:
-    """MGN's ISO-8601 ``lagDuration`` (``PT5M3S``, ``P1DT2H``) in seconds; None when absent or unreadable."""
-    if not text:
-        return None
-    match = _DURATION.match(text.strip())
-    if not match:
-        return None
-    days, hours, minutes, seconds = match.groups()
-    return int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0.0)
 
 
 def replication_problems(server: SourceServer, max_lag_seconds: int) -> list[str]:

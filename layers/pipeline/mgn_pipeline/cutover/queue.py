@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mgn_pipeline.adapters.dynamodb import conditional
 from mgn_pipeline.cutover.model import GateStatus
 from mgn_pipeline.cutover.store import CUTOVER_QUEUE, CUTOVER_QUEUE_INDEX, CUTOVER_QUEUE_NAME
+from mgn_pipeline.shared.aws.dynamodb import conditional
 
 _CLAIM_FIELDS = ("cutoverClaimId", "cutoverClaimedAt")
 

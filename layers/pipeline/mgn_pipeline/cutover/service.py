@@ -18,9 +18,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
-from mgn_pipeline.adapters.mgn import MgnGateway, translate_errors
-from mgn_pipeline.adapters.notifier import Notifier, server_line
 from mgn_pipeline.cutover.config import GATE_TAG, CutoverConfig
 from mgn_pipeline.cutover.errors import (
     ApprovalTimedOut,
@@ -48,15 +45,11 @@ from mgn_pipeline.cutover.model import (
 from mgn_pipeline.cutover.queue import CutoverQueue, queue_fields
 from mgn_pipeline.cutover.store import GateRecord, GateStore, Outbox
 from mgn_pipeline.cutover.waves import WaveApprovals, is_wave_request
-from mgn_pipeline.domain.server import LifeCycleState, SourceServer
-from mgn_pipeline.domain.trigger import Trigger
-from mgn_pipeline.errors import MgnConflictError, PipelineError
-from mgn_pipeline.health.errors import NetworkHealthGateFailed
-from mgn_pipeline.launches.health import HealthStatus
-from mgn_pipeline.launches.instances import Ec2Instances
-from mgn_pipeline.launches.jobs import MgnJobs
-from mgn_pipeline.launches.probe import TcpProber
-from mgn_pipeline.launches.verification import (
+from mgn_pipeline.jobs.health_gate import HealthStatus
+from mgn_pipeline.jobs.instances import Ec2Instances
+from mgn_pipeline.jobs.mgn_jobs import MgnJobs
+from mgn_pipeline.jobs.probe import TcpProber
+from mgn_pipeline.jobs.verification import (
     CUTOVER_PHASES,
     Expectations,
     PostLaunchFacts,
@@ -65,7 +58,13 @@ from mgn_pipeline.launches.verification import (
     post_launch_facts,
     verify_instance,
 )
-from mgn_pipeline.observability import logger
+from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
+from mgn_pipeline.shared.aws.mgn import MgnGateway, translate_errors
+from mgn_pipeline.shared.aws.notifier import Notifier, server_line
+from mgn_pipeline.shared.errors import MgnConflictError, NetworkHealthGateFailed, PipelineError
+from mgn_pipeline.shared.observability import logger
+from mgn_pipeline.shared.server import LifeCycleState, SourceServer
+from mgn_pipeline.shared.trigger import Trigger
 
 TRIGGER = "cutover-gate"
 # Step Functions answers these when a token was already completed (or its execution ended).

@@ -20,8 +20,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mgn_pipeline.adapters.dynamodb import batch_get, conditional
 from mgn_pipeline.cutover.model import GateStatus
+from mgn_pipeline.shared.aws.dynamodb import batch_get, conditional
 
 # Set only while a gate waits for its wave's approval request: a sparse index, so finding the
 # gates to ask for reads those and nothing else.

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mgn_pipeline.cutover.service import CutoverGate
-from mgn_pipeline.errors import InvalidEventError
+from mgn_pipeline.shared.errors import InvalidEventError
 
 TASKS = frozenset(
     {

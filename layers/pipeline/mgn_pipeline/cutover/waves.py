@@ -22,9 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
-from mgn_pipeline.adapters.notifier import Notifier
-from mgn_pipeline.adapters.server_registry import ServerRegistry
 from mgn_pipeline.cutover.config import CutoverConfig
 from mgn_pipeline.cutover.errors import GateStateError
 from mgn_pipeline.cutover.model import Decision, GateStatus, Outcome
@@ -37,9 +34,12 @@ from mgn_pipeline.cutover.store import (
     WaveRequest,
     WaveRequestStore,
 )
-from mgn_pipeline.domain.steps import PipelineStep
-from mgn_pipeline.domain.trigger import Trigger
-from mgn_pipeline.observability import logger
+from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
+from mgn_pipeline.shared.aws.notifier import Notifier
+from mgn_pipeline.shared.aws.server_registry import ServerRegistry
+from mgn_pipeline.shared.observability import logger
+from mgn_pipeline.shared.steps import PipelineStep
+from mgn_pipeline.shared.trigger import Trigger
 
 # Steps of a server still on its way to the gate: its wave waits for it (up to the gather limit).
 ON_THE_WAY = frozenset(

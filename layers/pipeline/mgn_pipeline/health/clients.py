@@ -1,6 +1,6 @@
 """The network-health function's boto3 clients, created on first use, with short timeouts.
 
-Unlike the pipeline's clients (``mgn_pipeline.adapters.clients``: eight retries, patient), a health
+Unlike the pipeline's clients (``mgn_pipeline.shared.aws.clients``: eight retries, patient), a health
 probe must answer within its deadline: a call that hangs is itself the finding.
 """
 

@@ -6,16 +6,9 @@ renaming a class is a breaking change for the state machine.
 
 from __future__ import annotations
 
-from mgn_pipeline.errors import InvalidEventError, PipelineError
+from mgn_pipeline.shared.errors import InvalidEventError, NetworkHealthGateFailed, PipelineError
 
-
-class NetworkHealthGateFailed(PipelineError):
-    """A gate (before test launch, before cutover) found failing checks; the message names them."""
-
-    def __init__(self, gate: str, failing: list[str], message: str) -> None:
-        super().__init__(message)
-        self.gate = gate
-        self.failing = failing
+__all__ = ["InvalidHealthRequest", "NetworkHealthGateFailed", "NetworkInventoryUnavailable"]
 
 
 class InvalidHealthRequest(InvalidEventError):

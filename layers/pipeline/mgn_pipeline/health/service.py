@@ -24,9 +24,6 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
-from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
-from mgn_pipeline.adapters.notifier import Notifier
-from mgn_pipeline.clock import utc_now
 from mgn_pipeline.health.errors import (
     InvalidHealthRequest,
     NetworkHealthGateFailed,
@@ -37,7 +34,10 @@ from mgn_pipeline.health.model import CheckResult, HealthReport, NetworkExpectat
 from mgn_pipeline.health.probes import ProbeTools
 from mgn_pipeline.health.reports import HealthReportStore, notification_body, notification_subject
 from mgn_pipeline.health.runner import ApiCall, run_checks
-from mgn_pipeline.observability import logger, metrics
+from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
+from mgn_pipeline.shared.aws.notifier import Notifier
+from mgn_pipeline.shared.clock import utc_now
+from mgn_pipeline.shared.observability import logger, metrics
 
 GATES = frozenset({"before-test", "before-cutover"})
 GATE_CONTEXT_KEYS = frozenset({"executionArn", "serverIds", "waveId", "requestedBy"})

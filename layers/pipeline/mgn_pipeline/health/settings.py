@@ -1,6 +1,6 @@
 """The network-health function's settings, parsed from the environment at invocation.
 
-Import inside the handler body, like ``mgn_pipeline.settings``: pydantic's import costs cold start.
+Import inside the handler body (pydantic: see ``mgn_pipeline.shared.settings``): pydantic's import costs cold start.
 Variables shared with the other functions (NOTIFICATION_TOPIC_ARN, STAGING_SUBNET_ID,
 REPLICATION_SECURITY_GROUP_IDS) come from the template's Globals; the HEALTH_* ones are the function's.
 """
@@ -8,41 +8,23 @@ REPLICATION_SECURITY_GROUP_IDS) come from the template's Globals; the HEALTH_* o
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping, Sequence
 from typing import Annotated
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, model_validator
 
-from mgn_pipeline.errors import SettingsError
 from mgn_pipeline.health.model import NetworkExpectations
-
-
-def _comma_list(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+from mgn_pipeline.shared.settings import CommaList, Settings, load_settings
 
 
 def _cidrs(values: list[str]) -> list[str]:
     return [str(ipaddress.ip_network(v, strict=False)) for v in values]
 
 
-CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
-CidrList = Annotated[list[str], BeforeValidator(_comma_list), AfterValidator(_cidrs)]
+CidrList = Annotated[CommaList, AfterValidator(_cidrs)]
 
 
-class NetworkHealthSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
-
+class NetworkHealthSettings(Settings):
     region: str = Field(alias="AWS_REGION", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     reports_table: str = Field(alias="HEALTH_REPORTS_TABLE_NAME", min_length=3, max_length=255)
     notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
@@ -94,10 +76,4 @@ class NetworkHealthSettings(BaseModel):
 def load_health_settings(environ: Mapping[str, str] | None = None) -> NetworkHealthSettings:
     """Parse ``environ`` (default: the process environment); a bad variable raises ``SettingsError``
     naming it."""
-    try:
-        return NetworkHealthSettings.model_validate(dict(os.environ if environ is None else environ))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
-        raise SettingsError(f"NetworkHealthSettings cannot be read from the environment: {problems}") from exc
+    return load_settings(NetworkHealthSettings, environ)

@@ -13,36 +13,50 @@ never dropped.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
-from mgn_pipeline.errors import PipelineError
+from mgn_pipeline.jobs.mgn_jobs import CutoverStart, JobRequest, MgnJobs, refusal_backoff_seconds
 from mgn_pipeline.launches.config import TestLaunchConfig
 from mgn_pipeline.launches.errors import LaunchBatchIncompleteError
-from mgn_pipeline.launches.jobs import JobRequest, MgnJobs
 from mgn_pipeline.launches.model import (
     Capacity,
     LaunchStatus,
     PendingWork,
     QueueItem,
     plan_batches,
-    refusal_backoff_seconds,
 )
 from mgn_pipeline.launches.queue import LaunchQueue
-from mgn_pipeline.observability import logger, metrics
-
-if TYPE_CHECKING:
-    from mgn_pipeline.cutover.launcher import CutoverLauncher
+from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
+from mgn_pipeline.shared.errors import PipelineError
+from mgn_pipeline.shared.observability import logger, metrics
 
 TRIGGER = "launch-batcher"
 BATCH_TAG = "mgn-pipeline:batch"
 # MGN would take a refused request again without the refused servers; a few rounds at most.
 _MAX_ROUNDS = 3
+
+
+class CutoverStarter(Protocol):
+    """The approved cutovers the batcher starts with the test launches (``cutover.launcher``)."""
+
+    def due(self, now: datetime) -> Sized:
+        """Read the cutovers that may be offered now (remembered for ``plannable``)."""
+        ...
+
+    def plannable(
+        self, recent_jobs: Iterable[Mapping[str, Any]], now: datetime
+    ) -> tuple[list[str], dict[str, str]]:
+        """Server ids to plan now, and why the others wait."""
+        ...
+
+    def start(self, server_ids: list[str], claim_id: str) -> CutoverStart:
+        """One StartCutover for the batch."""
+        ...
 
 
 @dataclass
@@ -80,7 +94,7 @@ class LaunchBatcher:
         config: TestLaunchConfig,
         now: Callable[[], datetime],
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-        cutovers: CutoverLauncher | None = None,
+        cutovers: CutoverStarter | None = None,
     ) -> None:
         self._queue = queue
         self._jobs = jobs  # created only when there is work: an idle run makes no MGN client

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-# Source-server tag that declares the application ports a test instance must answer on.
-DEFAULT_APP_PORTS_TAG = "mgn-pipeline:app-ports"
+from mgn_pipeline.jobs.verification import DEFAULT_APP_PORTS_TAG
 
 
 class CleanupMode(StrEnum):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mgn_pipeline.errors import PipelineError
+from mgn_pipeline.shared.errors import PipelineError
 
 
 class LaunchBatchIncompleteError(PipelineError):

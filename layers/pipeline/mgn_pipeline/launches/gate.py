@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from mgn_pipeline.observability import logger
+from mgn_pipeline.shared.observability import logger
 
 
 class CutoverGateStarter(Protocol):

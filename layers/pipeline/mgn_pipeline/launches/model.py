@@ -150,26 +150,5 @@ def plan_batches(
     return BatchPlan(plan_cleanups, plan_launches, plan_cutovers, waiting)
 
 
-def refusal_backoff_seconds(refusals: int) -> int:
-    """How long a server MGN refused waits before the batcher offers it again (1, 2, 4 ... 30 min).
-
-    A refusal (wrong lifecycle state, not launchable) rarely clears within a minute; retrying it on
-    every run would be a storm of failing calls."""
-    return int(min(60 * 2 ** max(0, refusals - 1), 1800))
-
-
-def parse_ports(text: str) -> tuple[int, ...]:
-    """``"443, 1521"`` -> ``(443, 1521)``; ValueError naming the bad part otherwise."""
-    ports: list[int] = []
-    for part in text.replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if not part.isdigit() or not 1 <= int(part) <= 65535:
-            raise ValueError(f"{part!r} is not a TCP port")
-        ports.append(int(part))
-    return tuple(dict.fromkeys(ports))
-
-
 def iso(at: datetime) -> str:
     return at.isoformat()

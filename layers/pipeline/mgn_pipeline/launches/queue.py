@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from mgn_pipeline.adapters.dynamodb import conditional
 from mgn_pipeline.launches.errors import LaunchQueueCorruptError
 from mgn_pipeline.launches.model import LaunchStatus, PendingWork, QueueItem
+from mgn_pipeline.shared.aws.dynamodb import conditional
 
 PENDING_INDEX = "pending-work"
 PENDING_QUEUE = "pending"  # the GSI's single hash value: volume is a few thousand items at most

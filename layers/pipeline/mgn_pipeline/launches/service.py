@@ -15,19 +15,11 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from mgn_pipeline.adapters.audit import AuditRecord, AuditTrail
-from mgn_pipeline.adapters.notifier import Notifier, server_line
-from mgn_pipeline.domain.server import LifeCycleState, ReplicationState, SourceServer
-from mgn_pipeline.domain.trigger import Trigger
-from mgn_pipeline.launches.config import CleanupMode, TestLaunchConfig
-from mgn_pipeline.launches.gate import CutoverGateStarter
-from mgn_pipeline.launches.health import HealthStatus
-from mgn_pipeline.launches.instances import Ec2Instances
-from mgn_pipeline.launches.jobs import MgnJobs
-from mgn_pipeline.launches.model import LaunchStatus, QueueItem
-from mgn_pipeline.launches.probe import TcpProber
-from mgn_pipeline.launches.queue import LaunchQueue
-from mgn_pipeline.launches.verification import (
+from mgn_pipeline.jobs.health_gate import HealthStatus
+from mgn_pipeline.jobs.instances import Ec2Instances
+from mgn_pipeline.jobs.mgn_jobs import MgnJobs
+from mgn_pipeline.jobs.probe import TcpProber
+from mgn_pipeline.jobs.verification import (
     TEST_PHASES,
     Check,
     CheckState,
@@ -39,7 +31,15 @@ from mgn_pipeline.launches.verification import (
     post_launch_facts,
     verify_instance,
 )
-from mgn_pipeline.observability import logger, metrics
+from mgn_pipeline.launches.config import CleanupMode, TestLaunchConfig
+from mgn_pipeline.launches.gate import CutoverGateStarter
+from mgn_pipeline.launches.model import LaunchStatus, QueueItem
+from mgn_pipeline.launches.queue import LaunchQueue
+from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
+from mgn_pipeline.shared.aws.notifier import Notifier, server_line
+from mgn_pipeline.shared.observability import logger, metrics
+from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer
+from mgn_pipeline.shared.trigger import Trigger
 
 
 class TestLaunches:

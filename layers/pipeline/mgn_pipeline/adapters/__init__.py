@@ -1,1 +1,0 @@
-"""Small wrappers around injected boto3 clients that speak the pipeline's types and errors."""

@@ -1,0 +1,191 @@
+"""Builds the cutover gate from injected clients and settings (handlers, composition, the CLI)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from mgn_pipeline.cutover.config import ApprovalScope, CutoverConfig
+from mgn_pipeline.cutover.launcher import CutoverLauncher
+from mgn_pipeline.cutover.queue import CutoverQueue
+from mgn_pipeline.cutover.service import CutoverGate
+from mgn_pipeline.cutover.store import GateStore, WaveRequestStore
+from mgn_pipeline.cutover.waves import WaveApprovals
+from mgn_pipeline.jobs.health_gate import DynamoHealthStatus
+from mgn_pipeline.jobs.instances import Ec2Instances
+from mgn_pipeline.jobs.mgn_jobs import MgnJobs
+from mgn_pipeline.jobs.probe import SocketProber, TcpProber
+from mgn_pipeline.pipeline.advance import StepAction
+from mgn_pipeline.shared.aws.audit import AuditTrail
+from mgn_pipeline.shared.aws.clients import AWS_CONFIG, AwsClients
+from mgn_pipeline.shared.aws.mgn import MgnGateway
+from mgn_pipeline.shared.aws.notifier import Notifier
+from mgn_pipeline.shared.aws.server_registry import ServerRegistry
+from mgn_pipeline.shared.clock import utc_now
+from mgn_pipeline.shared.server import SourceServer
+from mgn_pipeline.shared.steps import PipelineStep
+from mgn_pipeline.shared.trigger import Trigger
+
+if TYPE_CHECKING:  # pydantic is loaded at invocation, not at import: see shared/settings.py
+    from mgn_pipeline.composition.settings import LaunchingSettings
+
+
+class CutoverClients:
+    """SSM and Step Functions clients on top of the container's ``AwsClients``, made on first use."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self.base = clients
+
+    @cached_property
+    def ssm(self) -> Any:
+        return boto3.client("ssm", config=AWS_CONFIG)
+
+    @cached_property
+    def stepfunctions(self) -> Any:
+        return boto3.client("stepfunctions", config=AWS_CONFIG)
+
+
+@functools.cache
+def cutover_clients(clients: AwsClients) -> CutoverClients:
+    """One set of SSM and Step Functions clients per container."""
+    return CutoverClients(clients)
+
+
+def build_gate(
+    clients: AwsClients,
+    settings: LaunchingSettings,
+    *,
+    prober: TcpProber | None = None,
+    now: Callable[[], datetime] | None = None,
+    extra: CutoverClients | None = None,
+) -> CutoverGate | None:
+    """The gate, or None when the stack has no gate table (capability off)."""
+    config = settings.cutover()
+    if config is None:
+        return None
+    return gate_from_config(
+        clients,
+        config,
+        settings.audit_table,
+        settings.notification_topic_arn,
+        prober=prober,
+        now=now,
+        extra=extra,
+    )
+
+
+def gate_from_config(
+    clients: AwsClients,
+    config: CutoverConfig,
+    audit_table: str,
+    topic_arn: str,
+    *,
+    prober: TcpProber | None = None,
+    now: Callable[[], datetime] | None = None,
+    extra: CutoverClients | None = None,
+) -> CutoverGate:
+    more = extra or CutoverClients(clients)
+    clock = now or utc_now
+    store = GateStore(clients.dynamodb, config.gate_table)
+    audit = _audit_trail(clients, audit_table, config)
+
+    def notifier() -> Notifier:
+        return Notifier(clients.sns, topic_arn)
+
+    waves = None
+    if config.approval_scope is ApprovalScope.WAVE:
+        waves = WaveApprovals(
+            store=store,
+            requests=WaveRequestStore(clients.dynamodb, config.gate_table),
+            registry=ServerRegistry(clients.dynamodb, config.servers_table),
+            ssm=lambda: more.ssm,
+            audit=audit,
+            notifier=notifier,
+            config=config,
+            now=clock,
+        )
+    return CutoverGate(
+        store=store,
+        queue=CutoverQueue(clients.dynamodb, config.gate_table),
+        gateway=MgnGateway(clients.mgn),
+        jobs=MgnJobs(clients.mgn),
+        mgn=lambda: clients.mgn,
+        instances=lambda: Ec2Instances(clients.ec2),
+        health=DynamoHealthStatus(
+            clients.dynamodb,
+            config.health_table or "missing-health-table",
+            _minutes(config.health_max_age_minutes),
+            clock,
+        ),
+        prober=prober or SocketProber(),
+        ssm=lambda: more.ssm,
+        stepfunctions=lambda: more.stepfunctions,
+        audit=audit,
+        notifier=notifier,
+        config=config,
+        now=clock,
+        waves=waves,
+    )
+
+
+def gate_actions(gate: CutoverGate) -> dict[PipelineStep, StepAction]:
+    def finalize_seen(server: SourceServer, trigger: Trigger) -> str:
+        # The execution finalizes; a CUTOVER nobody approved through the gate is only reported.
+        return "cutover finalized by the gate execution" + (
+            "" if server.cutover_finalized else "; waiting for it"
+        )
+
+    return {
+        PipelineStep.OPEN_CUTOVER_GATE: gate.follow,
+        PipelineStep.VERIFY_CUTOVER: gate.follow,
+        PipelineStep.FINALIZE_CUTOVER: finalize_seen,
+    }
+
+
+def cutover_launcher(
+    clients: AwsClients,
+    settings: LaunchingSettings,
+    *,
+    stale_claim_after: timedelta,
+    now: Callable[[], datetime] | None = None,
+) -> CutoverLauncher | None:
+    """The launch batcher's cutover side, or None when the stack has no gate table."""
+    config = settings.cutover()
+    if config is None:
+        return None
+    gate = gate_from_config(clients, config, settings.audit_table, settings.notification_topic_arn, now=now)
+    return CutoverLauncher(
+        queue=CutoverQueue(clients.dynamodb, config.gate_table),
+        jobs=lambda: MgnJobs(clients.mgn),
+        refuse=gate.refuse_start,
+        audit=_audit_trail(clients, settings.audit_table, config),
+        now=now or utc_now,
+        stale_claim_after=stale_claim_after,
+    )
+
+
+def _audit_trail(clients: AwsClients, audit_table: str, config: CutoverConfig) -> AuditTrail:
+    """Each record carries the server's wave, read from the servers table (once per server)."""
+    return AuditTrail(
+        clients.dynamodb,
+        audit_table,
+        wave_of=ServerRegistry(clients.dynamodb, config.servers_table).wave_of
+        if config.servers_table
+        else None,
+    )
+
+
+def wave_checks(gate: CutoverGate | None) -> list[Callable[[Trigger], list[str]]]:
+    """The reconciler's account check that asks for approval per wave (none in per-server scope)."""
+    if gate is None or gate.waves is None:
+        return []
+    return [gate.waves.ask_waves]
+
+
+def _minutes(value: int) -> timedelta:
+    return timedelta(minutes=value)

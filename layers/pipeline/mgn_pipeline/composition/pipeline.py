@@ -1,0 +1,76 @@
+"""Builds the pipeline from injected clients and settings, so every entry point runs the same steps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from mgn_pipeline.pipeline.advance import Pipeline, StepAction
+from mgn_pipeline.replication.enforcer import SettingsEnforcer
+from mgn_pipeline.shared.aws.audit import AuditTrail
+from mgn_pipeline.shared.aws.clients import AwsClients
+from mgn_pipeline.shared.aws.launch_templates import LaunchTemplates
+from mgn_pipeline.shared.aws.mgn import MgnGateway
+from mgn_pipeline.shared.aws.mgn_waves import MgnWaves
+from mgn_pipeline.shared.aws.notifier import Notifier
+from mgn_pipeline.shared.aws.server_registry import ServerRegistry
+from mgn_pipeline.shared.clock import utc_now
+from mgn_pipeline.shared.steps import PipelineStep
+
+if TYPE_CHECKING:  # pydantic is loaded at invocation, not at import: see settings.py
+    from mgn_pipeline.composition.settings import PipelineSettings
+    from mgn_pipeline.jobs.probe import TcpProber
+    from mgn_pipeline.launches.gate import CutoverGateStarter
+
+
+def build_pipeline(
+    clients: AwsClients,
+    settings: PipelineSettings,
+    *,
+    cutover_gate: CutoverGateStarter | None = None,
+    prober: TcpProber | None = None,
+) -> Pipeline:
+    gateway = MgnGateway(clients.mgn)
+    enforcer = SettingsEnforcer(
+        gateway=gateway,
+        launch_templates=lambda: LaunchTemplates(clients.ec2),
+        policy=settings.replication_policy(),
+        launch_policy=settings.launch_policy(),
+        scope=settings.scope(),
+        audit=AuditTrail(
+            clients.dynamodb,
+            settings.audit_table,
+            wave_of=ServerRegistry(clients.dynamodb, settings.servers_table).wave_of,
+        ),
+        notifier=lambda: Notifier(clients.sns, settings.notification_topic_arn),
+        now=utc_now,
+    )
+    # Capabilities register the action of their step here as they land; a step without one is
+    # recorded (so status shows where the server waits) and nothing else happens to the server.
+    actions: dict[PipelineStep, StepAction] = {}
+    # The capabilities' modules load with the first pipeline a container builds, not at init: most
+    # cold starts of the event function are for events that need few of them (benchmarks/cold_start.py
+    # reports this first-call cost beside the init ratio).
+    from mgn_pipeline.composition.cutover import (
+        build_gate,
+        gate_actions,
+        wave_checks,
+    )
+    from mgn_pipeline.composition.launches import build_test_launch_actions
+
+    gate = build_gate(clients, settings)  # None when the stack has no cutover gate
+    starter = cutover_gate or gate
+    actions.update(build_test_launch_actions(clients, settings, gate=starter, prober=prober, now=utc_now))
+    if gate is not None:
+        actions.update(gate_actions(gate))
+    waves = MgnWaves(lambda: clients.mgn, settings.wave_tag_key, utc_now)
+    return Pipeline(
+        ServerRegistry(clients.dynamodb, settings.servers_table, wave=waves.wave_for),
+        actions=actions,
+        guards=[enforcer.enforce_server],
+        account_checks=[enforcer.enforce_templates],
+        # Approval per wave is asked after the reconciler's pass (nothing in per-server scope).
+        after_pass=wave_checks(gate),
+        now=utc_now,
+        guard_recheck=timedelta(minutes=settings.settings_recheck_minutes),
+    )

@@ -1,1 +1,0 @@
-"""Pure types and rules: no AWS calls, no I/O."""

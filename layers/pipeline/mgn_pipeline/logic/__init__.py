@@ -1,1 +1,0 @@
-"""Use cases the handlers call: each takes its adapters as arguments."""

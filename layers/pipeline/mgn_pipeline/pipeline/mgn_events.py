@@ -1,0 +1,53 @@
+"""Reacting to one MGN event (service event or CloudTrail API call).
+
+An event is a hint, not the truth: we read the server it names from MGN and advance it from
+its real state. That makes duplicated and reordered events harmless, and the reconciler covers
+lost ones.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from mgn_pipeline.pipeline.advance import Advance, Pipeline
+from mgn_pipeline.shared.aws.mgn import MgnGateway
+from mgn_pipeline.shared.errors import UnknownServerError
+from mgn_pipeline.shared.events import MgnEvent
+from mgn_pipeline.shared.observability import logger, metrics
+from mgn_pipeline.shared.trigger import Trigger
+
+# API calls that change what new servers inherit: the templates are checked, not a server.
+TEMPLATE_CALLS = frozenset(
+    {"UpdateReplicationConfigurationTemplate", "CreateReplicationConfigurationTemplate"}
+)
+
+
+def handle_mgn_event(event: MgnEvent, gateway: MgnGateway, pipeline: Pipeline) -> list[Advance]:
+    logger.append_keys(event_id=event.event_id, trigger=event.trigger)
+    trigger = Trigger(event.trigger, actor=event.actor, event_id=event.event_id)
+    if not event.is_known:
+        # MGN adds detail-types without notice: record that we saw one, act on nothing.
+        logger.warning("unknown MGN detail-type; not acted on", extra={"detail_type": event.detail_type})
+        metrics.add_metric(name="UnknownEvents", unit=MetricUnit.Count, value=1)
+        return []
+    if event.api_call in TEMPLATE_CALLS:
+        pipeline.check_account(trigger)
+        return []
+    if not event.server_ids:
+        logger.info("event names no source server; nothing to advance")
+        return []
+    advances: list[Advance] = []
+    for server_id in event.server_ids:
+        try:
+            server = gateway.get_server(server_id)
+        except UnknownServerError:
+            # Not retried: MGN will not learn the server later. Logged with the fix, never acted on.
+            logger.error(
+                "event names a source server MGN does not know; nothing done. Check that the event "
+                "comes from this account and Region and that the server was not deleted.",
+                extra={"server_id": server_id},
+            )
+            metrics.add_metric(name="UnknownServerEvents", unit=MetricUnit.Count, value=1)
+            continue
+        advances.append(pipeline.advance(server, trigger))
+    return advances

@@ -1,0 +1,81 @@
+"""The scheduled reconciler: the safety net for MGN events, which are delivered best effort.
+
+It reads every non-archived source server and advances each one, exactly as an event would
+have. A failure on one server does not stop the others; the run then fails as a whole, so the
+scheduler's retry and the DLQ alarm make it visible. What it read also gives the dashboard's fleet
+gauges (``fleet_metrics``): servers per step and lifecycle state, replication lag, approvals waiting.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from mgn_pipeline.pipeline.advance import Pipeline
+from mgn_pipeline.pipeline.fleet_metrics import FleetTally, WaitingApprovals, publish_fleet_metrics
+from mgn_pipeline.shared.aws.mgn import MgnGateway
+from mgn_pipeline.shared.errors import PipelineError, ReconcileIncompleteError
+from mgn_pipeline.shared.observability import logger, metrics
+from mgn_pipeline.shared.trigger import RECONCILER, Trigger
+
+
+@dataclass
+class ReconcileReport:
+    account: list[str] = field(default_factory=list)
+    servers_seen: int = 0
+    records_written: int = 0
+    steps: Counter[str] = field(default_factory=Counter)
+    failures: dict[str, str] = field(default_factory=dict)
+    fleet: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "account": list(self.account),
+            "serversSeen": self.servers_seen,
+            "recordsWritten": self.records_written,
+            "steps": dict(sorted(self.steps.items())),
+            "failures": dict(self.failures),
+            "fleet": dict(self.fleet),
+        }
+
+
+def reconcile(
+    gateway: MgnGateway,
+    pipeline: Pipeline,
+    page_size: int = 200,
+    trigger: Trigger = RECONCILER,
+    approvals: WaitingApprovals | None = None,
+) -> ReconcileReport:
+    """``approvals`` reads which cutover gates wait for a person (None: ``ApprovalsWaiting`` not emitted)."""
+    report = ReconcileReport()
+    # Templates first: a server installed during this run then starts from private settings.
+    report.account = pipeline.check_account(trigger)
+    fleet = FleetTally()
+    for server in fleet.observe(gateway.iter_active_servers(page_size=page_size)):
+        report.servers_seen += 1
+        try:
+            advance = pipeline.advance(server, trigger)
+        except PipelineError as exc:
+            report.failures[server.server_id] = f"{type(exc).__name__}: {exc}"
+            logger.error(
+                "could not advance server; the next reconcile tries again",
+                extra={"server_id": server.server_id, "error": str(exc), "error_type": type(exc).__name__},
+            )
+            continue
+        report.steps[advance.step.value] += 1
+        report.records_written += int(advance.recorded)
+    # After the pass, so account-wide decisions (asking a wave) see every server's fresh step.
+    report.account += pipeline.finish_pass(trigger)
+
+    report.fleet = publish_fleet_metrics(fleet, approvals).as_dict()
+    metrics.add_metric(name="ServersReconciled", unit=MetricUnit.Count, value=report.servers_seen)
+    metrics.add_metric(name="ReconcileFailures", unit=MetricUnit.Count, value=len(report.failures))
+    logger.info("reconcile finished", extra=report.as_dict())
+    if report.failures:
+        raise ReconcileIncompleteError(
+            f"{len(report.failures)} of {report.servers_seen} servers could not be advanced: "
+            + "; ".join(f"{sid}: {why}" for sid, why in sorted(report.failures.items()))
+        )
+    return report

@@ -1,0 +1,57 @@
+"""The replication capability's settings: the closed-network policy, the launch policy, the scope.
+
+Import inside handler bodies (pydantic: see ``mgn_pipeline.shared.settings``).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from mgn_pipeline.replication.launch_policy import LaunchPolicy, LaunchViolationMode
+from mgn_pipeline.replication.policy import ReplicationPolicy
+from mgn_pipeline.shared.scope import Scope
+from mgn_pipeline.shared.settings import CommaList, JsonObject, OptionalStr, Settings
+
+
+class ReplicationFields(Settings):
+    """The private-IP replication settings every server and the template must carry."""
+
+    staging_subnet_id: str = Field(alias="STAGING_SUBNET_ID", pattern=r"^subnet-[0-9a-f]{8,17}$")
+    replication_security_group_ids: CommaList = Field(alias="REPLICATION_SECURITY_GROUP_IDS", min_length=1)
+    associate_default_security_group: bool = Field(alias="ASSOCIATE_DEFAULT_SECURITY_GROUP", default=False)
+    ebs_kms_key_arn: OptionalStr = Field(alias="EBS_KMS_KEY_ARN", default=None)
+    staging_tags: JsonObject = Field(alias="STAGING_AREA_TAGS", default_factory=dict)
+    # A periodic reconcile re-reads a quiet server's settings only this often; changes made through
+    # the API are caught at once by their CloudTrail event. 0 re-reads at every reconcile.
+    settings_recheck_minutes: int = Field(alias="SETTINGS_RECHECK_MINUTES", default=30, ge=0, le=1440)
+
+    def replication_policy(self) -> ReplicationPolicy:
+        return ReplicationPolicy(
+            staging_subnet_id=self.staging_subnet_id,
+            security_group_ids=frozenset(self.replication_security_group_ids),
+            associate_default_security_group=self.associate_default_security_group,
+            ebs_kms_key_arn=self.ebs_kms_key_arn,
+            staging_tags=dict(self.staging_tags),
+        )
+
+
+class LaunchPolicyFields(Settings):
+    """Where launched (test and cutover) instances may go, and what a violation does."""
+
+    allowed_launch_subnet_ids: CommaList = Field(alias="ALLOWED_LAUNCH_SUBNET_IDS", default_factory=list)
+    launch_violation_mode: LaunchViolationMode = Field(
+        alias="LAUNCH_VIOLATION_MODE", default=LaunchViolationMode.REPAIR
+    )
+
+    def launch_policy(self) -> LaunchPolicy:
+        return LaunchPolicy(frozenset(self.allowed_launch_subnet_ids), self.launch_violation_mode)
+
+
+class ScopeFields(Settings):
+    """Which servers the pipeline manages (all, or those with a tag)."""
+
+    scope_tag_key: OptionalStr = Field(alias="SCOPE_TAG_KEY", default=None)
+    scope_tag_value: OptionalStr = Field(alias="SCOPE_TAG_VALUE", default=None)
+
+    def scope(self) -> Scope:
+        return Scope(self.scope_tag_key, self.scope_tag_value)

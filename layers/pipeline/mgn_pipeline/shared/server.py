@@ -1,0 +1,114 @@
+"""What the pipeline knows of one MGN source server, read from ``describe_source_servers``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from mgn_pipeline.shared.errors import InvalidEventError
+
+
+class LifeCycleState(StrEnum):
+    STOPPED = "STOPPED"
+    NOT_READY = "NOT_READY"
+    READY_FOR_TEST = "READY_FOR_TEST"
+    TESTING = "TESTING"
+    READY_FOR_CUTOVER = "READY_FOR_CUTOVER"
+    CUTTING_OVER = "CUTTING_OVER"
+    CUTOVER = "CUTOVER"
+    DISCONNECTED = "DISCONNECTED"
+    DISCOVERED = "DISCOVERED"
+    PENDING_INSTALLATION = "PENDING_INSTALLATION"
+
+
+class ReplicationState(StrEnum):
+    STOPPED = "STOPPED"
+    INITIATING = "INITIATING"
+    INITIAL_SYNC = "INITIAL_SYNC"
+    BACKLOG = "BACKLOG"
+    CREATING_SNAPSHOT = "CREATING_SNAPSHOT"
+    CONTINUOUS = "CONTINUOUS"
+    PAUSED = "PAUSED"
+    RESCAN = "RESCAN"
+    STALLED = "STALLED"
+    DISCONNECTED = "DISCONNECTED"
+    PENDING_SNAPSHOT_SHIPPING = "PENDING_SNAPSHOT_SHIPPING"
+    SHIPPING_SNAPSHOT = "SHIPPING_SNAPSHOT"
+    # A server that never replicated has no dataReplicationInfo at all.
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceServer:
+    server_id: str
+    arn: str
+    lifecycle: LifeCycleState
+    replication: ReplicationState
+    is_archived: bool
+    hostname: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    replication_error: str | None = None
+    lag_duration: str | None = None
+    launched_instance_id: str | None = None
+    last_test_job_id: str | None = None
+    last_cutover_job_id: str | None = None
+    cutover_finalized: bool = False
+    # MGN's application the server was added to (its wave is the application's), if any.
+    application_id: str | None = None
+
+    @classmethod
+    def from_api(cls, item: Mapping[str, Any]) -> SourceServer:
+        """Build from one ``items[]`` entry of ``describe_source_servers``.
+
+        MGN may add fields at any time: unknown ones are ignored; a missing id or an unknown
+        lifecycle state is refused, because acting on a half-understood server is worse than not acting.
+        """
+        try:
+            server_id = str(item["sourceServerID"])
+            lifecycle = LifeCycleState(item.get("lifeCycle", {}).get("state", "NOT_READY"))
+        except (KeyError, ValueError) as exc:
+            raise InvalidEventError(f"MGN returned a source server we cannot read: {exc!r}") from exc
+        replication_info = item.get("dataReplicationInfo") or {}
+        try:
+            replication = ReplicationState(replication_info.get("dataReplicationState", "UNKNOWN"))
+        except ValueError:
+            replication = ReplicationState.UNKNOWN
+        error = (replication_info.get("dataReplicationError") or {}).get("error")
+        life_cycle = item.get("lifeCycle") or {}
+        last_test = (life_cycle.get("lastTest") or {}).get("initiated") or {}
+        last_cutover = life_cycle.get("lastCutover") or {}
+        source_properties = item.get("sourceProperties") or {}
+        identification = source_properties.get("identificationHints") or {}
+        return cls(
+            server_id=server_id,
+            arn=str(item.get("arn", "")),
+            lifecycle=lifecycle,
+            replication=replication,
+            is_archived=bool(item.get("isArchived", False)),
+            hostname=str(identification.get("hostname") or identification.get("fqdn") or ""),
+            tags=dict(item.get("tags") or {}),
+            replication_error=error,
+            lag_duration=replication_info.get("lagDuration"),
+            launched_instance_id=(item.get("launchedInstance") or {}).get("ec2InstanceID"),
+            last_test_job_id=last_test.get("jobID"),
+            last_cutover_job_id=(last_cutover.get("initiated") or {}).get("jobID"),
+            cutover_finalized=bool((last_cutover.get("finalized") or {}).get("apiCallDateTime")),
+            application_id=item.get("applicationID") or None,
+        )
+
+
+_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+
+
+def duration_seconds(text: str | None) -> float | None:
+    """MGN's ISO-8601 ``lagDuration`` (``PT5M3S``, ``P1DT2H``) in seconds; None when absent or unreadable."""
+    if not text:
+        return None
+    match = _DURATION.match(text.strip())
+    if not match:
+        return None
+    days, hours, minutes, seconds = match.groups()
+    return int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0.0)

@@ -1,0 +1,1 @@
+"""Operator tools for the MGN pipeline: status, approvals, audit export, preflight."""
