@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mgn_pipeline.composition.pipeline import build_pipeline
-from mgn_pipeline.cutover.waiting_approvals import GateTableApprovals
+from mgn_pipeline.composition.pipeline import build_pipeline, build_waiting_approvals
 from mgn_pipeline.pipeline.reconcile import reconcile
 from mgn_pipeline.shared.aws.clients import AwsClients
 from mgn_pipeline.shared.aws.mgn import MgnGateway
@@ -28,10 +27,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, object]:
     settings = load_settings(ReconcilerSettings)
     # The stack's own deployment also runs a reconcile, so templates are private before any agent.
     trigger = DEPLOYMENT if event.get("source") == "aws.cloudformation" else RECONCILER
-    # The dashboard's ApprovalsWaiting gauge reads the gate items of the servers at the gate.
-    gate_table = settings.cutover_gate_table
-    approvals = GateTableApprovals(dynamodb, gate_table) if gate_table else None
     report = reconcile(
-        MgnGateway(mgn), build_pipeline(clients, settings), settings.page_size, trigger, approvals
+        MgnGateway(mgn),
+        build_pipeline(clients, settings),
+        settings.page_size,
+        trigger,
+        build_waiting_approvals(clients, settings),
     )
     return report.as_dict()

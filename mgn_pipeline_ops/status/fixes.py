@@ -33,7 +33,7 @@ class Fix:
 
 
 PROBLEMS: Mapping[str, Fix] = {
-    # ---- settings drift (logic/replication_settings.py)
+    # ---- settings drift (mgn_pipeline/replication/enforcer.py)
     "replication-settings-repaired": Fix(
         "replication settings were off the closed-network policy (repaired)",
         "Nothing to do: the pipeline put them back. If it happens again, ask the actor in the audit "

@@ -62,7 +62,7 @@ def test_every_audit_action_in_the_code_has_its_place_in_the_catalogue() -> None
         "network-health-passed",
     } <= actions
     catalogued = set(PROBLEMS) | PROGRESS | NEUTRAL
-    assert actions - catalogued == set(), "add these actions to mgn_pipeline/status/fixes.py"
+    assert actions - catalogued == set(), "add these actions to mgn_pipeline_ops/status/fixes.py"
     assert catalogued - actions == set(), "the catalogue names actions the code no longer writes"
     assert not set(PROBLEMS) & PROGRESS and not set(PROBLEMS) & NEUTRAL and not PROGRESS & NEUTRAL
 

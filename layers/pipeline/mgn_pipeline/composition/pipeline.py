@@ -19,6 +19,7 @@ from mgn_pipeline.shared.steps import PipelineStep
 
 if TYPE_CHECKING:  # pydantic is loaded at invocation, not at import: see settings.py
     from mgn_pipeline.composition.settings import PipelineSettings
+    from mgn_pipeline.cutover.waiting_approvals import GateTableApprovals
     from mgn_pipeline.jobs.probe import TcpProber
     from mgn_pipeline.launches.gate import CutoverGateStarter
 
@@ -74,3 +75,11 @@ def build_pipeline(
         now=utc_now,
         guard_recheck=timedelta(minutes=settings.settings_recheck_minutes),
     )
+
+
+def build_waiting_approvals(clients: AwsClients, settings: PipelineSettings) -> GateTableApprovals | None:
+    """The dashboard's ApprovalsWaiting gauge reads the gate items of the servers at the gate."""
+    from mgn_pipeline.cutover.waiting_approvals import GateTableApprovals  # with the first run, as above
+
+    table = settings.cutover_gate_table
+    return GateTableApprovals(clients.dynamodb, table) if table else None
