@@ -11,9 +11,9 @@ a ValidationException before any of this runs.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from localcloud.mgn import lifecycle
 from localcloud.mgn.applications import ApplicationsApi
@@ -33,6 +33,10 @@ Operation = Callable[[Params], dict[str, Any]]
 
 # Request members that identify the call rather than configure the resource.
 _NOT_SETTINGS = {"sourceServerID", "accountID", "replicationConfigurationTemplateID", "arn", "tags"}
+
+
+class _Tagged(Protocol):
+    tags: dict[str, str]
 
 
 def _encode_token(offset: int) -> str:
@@ -402,17 +406,18 @@ class MgnApi:
 
     def _tags_of(self, arn: str) -> dict[str, str]:
         resource = arn.rsplit("/", 1)[-1]
-        if arn == self.b.arn("source-server", resource) and resource in self.b.servers:
-            return self.b.servers[resource].tags
-        if arn == self.b.arn("job", resource) and resource in self.b.jobs:
-            return self.b.jobs[resource].tags
         if arn == self.b.arn("replication-configuration-template", resource) and resource in self.b.templates:
             tags: dict[str, str] = self.b.templates[resource].setdefault("tags", {})
             return tags
-        if arn == self.b.arn("wave", resource) and resource in self.b.waves:
-            return self.b.waves[resource].tags
-        if arn == self.b.arn("application", resource) and resource in self.b.applications:
-            return self.b.applications[resource].tags
+        tagged: dict[str, Mapping[str, _Tagged]] = {
+            "source-server": self.b.servers,
+            "job": self.b.jobs,
+            "wave": self.b.waves,
+            "application": self.b.applications,
+        }
+        for kind, records in tagged.items():
+            if arn == self.b.arn(kind, resource) and resource in records:
+                return records[resource].tags
         raise NotFoundError(f"Resource {arn} not found", resource_id=arn)
 
     def tag_resource(self, params: Params) -> dict[str, Any]:

@@ -78,6 +78,14 @@ def _build_routes(model: ServiceModel) -> list[_Route]:
     return routes
 
 
+def _group_params(name: str, description: str | None, tags: dict[str, str] | None) -> dict[str, Any]:
+    """The CreateWave or CreateApplication request of a test's setup."""
+    params: dict[str, Any] = {"name": name, "tags": dict(tags or {})}
+    if description is not None:
+        params["description"] = description
+    return params
+
+
 class RawBody:
     """Just enough of urllib3's response for botocore to read the body."""
 
@@ -223,10 +231,7 @@ class MgnEmulator:
         self, name: str, description: str | None = None, tags: dict[str, str] | None = None
     ) -> str:
         """Create a wave as a test's setup (no CloudTrail event, not in ``calls``); returns its id."""
-        params: dict[str, Any] = {"name": name, "tags": dict(tags or {})}
-        if description is not None:
-            params["description"] = description
-        return str(self._setup_call("CreateWave", params)["waveID"])
+        return str(self._setup_call("CreateWave", _group_params(name, description, tags))["waveID"])
 
     def create_application(
         self,
@@ -238,9 +243,7 @@ class MgnEmulator:
         tags: dict[str, str] | None = None,
     ) -> str:
         """Create an application with its servers, in ``wave_id`` if given, as a test's setup."""
-        params: dict[str, Any] = {"name": name, "tags": dict(tags or {})}
-        if description is not None:
-            params["description"] = description
+        params = _group_params(name, description, tags)
         app_id = str(self._setup_call("CreateApplication", params)["applicationID"])
         ids = list(server_ids)
         for start in range(0, len(ids), 50):  # the model's maximum per AssociateSourceServers
