@@ -105,7 +105,7 @@ fmt: $(VENV_STAMP) ## Fix what ruff can (format + autofixable lint)
 	$(VENV)/bin/ruff check --fix $(PY_DIRS)
 
 .PHONY: typecheck
-typecheck: $(VENV_STAMP) ## mypy, strict, on mgn_pipeline and mgn_pipeline_ops (config: pyproject.toml)
+typecheck: $(VENV_STAMP) ## mypy, strict, on mgn_pipeline, mgn_pipeline_ops and localcloud (config: pyproject.toml)
 	$(VENV)/bin/mypy
 
 .PHONY: unit

@@ -109,7 +109,8 @@ class LocalCloud:
                     )
                 # The health function probes DNS and TLS as a function in the VPC would.
                 health = stack.functions.handler("NetworkHealthFunction")
-                sys.modules[health.__module__].probe_tools = probe_tools
+                # The handler module's global, swapped (ModuleType declares no such attribute).
+                sys.modules[health.__module__].probe_tools = probe_tools  # type: ignore[attr-defined]
                 bus = LocalEventBus(template, stack.functions, clock)
                 mgn.subscribe(bus.put_events)
                 with counter.not_counting():

@@ -18,8 +18,9 @@ from typing import Any
 
 import boto3
 
+from localcloud.clock import SimClock
 from localcloud.cloud import ACCOUNT_ID, APPROVER, LocalCloud
-from localcloud.mgn import Timings
+from localcloud.mgn import MgnEmulator, Timings
 from localcloud.ssm import SsmAutomationEmulator
 from localcloud.stepfunctions import LocalStepFunctions, wait_for
 
@@ -60,11 +61,11 @@ class CutoverCloud:
 
     # ------------------------------------------------------------ set-up helpers
     @property
-    def clock(self) -> Any:
+    def clock(self) -> SimClock:
         return self.cloud.clock
 
     @property
-    def mgn(self) -> Any:
+    def mgn(self) -> MgnEmulator:
         return self.cloud.mgn
 
     def healthy_network(self, status: str = "PASS") -> None:
@@ -251,7 +252,7 @@ def cutover_cloud(
             arn = cloud.state_machines["CutoverGateStateMachine"]
             prober = FakeProber()
             tasks_module = sys.modules[cloud.stack.functions.handler("CutoverTasksFunction").__module__]
-            tasks_module.prober = prober
+            tasks_module.prober = prober  # type: ignore[attr-defined]  # the handler module's global, swapped
         gate = CutoverCloud(cloud, cloud.ssm, cloud.sfn, arn, prober, ssm_client)
         if schedules:
             # The real health function writes its report on its schedule; run it once now.

@@ -24,12 +24,13 @@ from typing import Any
 
 import boto3
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.config import DefaultConfig
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from localcloud.functions import LocalFunctions, error_payload
 
 # Pass to mock_aws: execute definitions, and use the Docker-less Lambda backend we hook.
-SFN_MOCK_CONFIG: dict[str, Any] = {
+SFN_MOCK_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }

@@ -42,7 +42,9 @@ def faster_emulation() -> Iterator[None]:
     from moto.core import responses, routing, serialize
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb import responses as dynamodb_responses
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]  # module opts out of typing
+        UpdateExpressionParser,
+    )
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
