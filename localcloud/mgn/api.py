@@ -11,9 +11,9 @@ a ValidationException before any of this runs.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from localcloud.mgn import lifecycle
 from localcloud.mgn.applications import ApplicationsApi
@@ -22,21 +22,17 @@ from localcloud.mgn.errors import ConflictError, NotFoundError, ValidationError
 from localcloud.mgn.jobs import JobRecord
 from localcloud.mgn.model_validation import FieldProblem
 from localcloud.mgn.server_state import ServerRecord
+from localcloud.mgn.tags import TagsApi, check_tags
 from localcloud.mgn.util import iso, parse_iso
 
 MAX_ACTIVE_JOBS = 20
 MAX_SERVERS_IN_ACTIVE_JOBS = 200
-MAX_TAGS = 50
 
 Params = dict[str, Any]
 Operation = Callable[[Params], dict[str, Any]]
 
 # Request members that identify the call rather than configure the resource.
 _NOT_SETTINGS = {"sourceServerID", "accountID", "replicationConfigurationTemplateID", "arn", "tags"}
-
-
-class _Tagged(Protocol):
-    tags: dict[str, str]
 
 
 def _encode_token(offset: int) -> str:
@@ -79,12 +75,10 @@ class MgnApi:
             "MarkAsArchived": self.mark_as_archived,
             "DisconnectFromService": self.disconnect_from_service,
             "DeleteSourceServer": self.delete_source_server,
-            "TagResource": self.tag_resource,
-            "UntagResource": self.untag_resource,
-            "ListTagsForResource": self.list_tags_for_resource,
         }
-        self.applications = ApplicationsApi(backend, self._page, self._check_tags)
+        self.applications = ApplicationsApi(backend, self._page, check_tags)
         self.operations.update(self.applications.operations)
+        self.operations.update(TagsApi(backend).operations)
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -117,18 +111,6 @@ class MgnApi:
                 "ebsEncryptionKeyArn is required when ebsEncryption is CUSTOM",
                 [FieldProblem("ebsEncryptionKeyArn", "required when ebsEncryption is CUSTOM")],
             )
-
-    @staticmethod
-    def _check_tags(tags: dict[str, str], field: str = "tags") -> None:
-        problems = [
-            FieldProblem(f"{field}.{k}", "tag keys starting with aws: are reserved")
-            for k in tags
-            if k.lower().startswith("aws:")
-        ]
-        if len(tags) > MAX_TAGS:
-            problems.append(FieldProblem(field, f"a resource can have at most {MAX_TAGS} tags"))
-        if problems:
-            raise ValidationError("Invalid tags", problems)
 
     # ---- service and source servers --------------------------------------------------------
 
@@ -195,7 +177,7 @@ class MgnApi:
         settings = {k: v for k, v in params.items() if k not in _NOT_SETTINGS}
         self._check_encryption(settings, server.replication)
         if "stagingAreaTags" in settings:
-            self._check_tags(settings["stagingAreaTags"], "stagingAreaTags")
+            check_tags(settings["stagingAreaTags"], "stagingAreaTags")
         known = {d["deviceName"] for d in server.disks}
         bad = [
             FieldProblem(
@@ -229,8 +211,8 @@ class MgnApi:
 
     def create_replication_configuration_template(self, params: Params) -> dict[str, Any]:
         self._check_encryption(params)
-        self._check_tags(params.get("tags") or {})
-        self._check_tags(params["stagingAreaTags"], "stagingAreaTags")
+        check_tags(params.get("tags") or {})
+        check_tags(params["stagingAreaTags"], "stagingAreaTags")
         settings = {k: v for k, v in params.items() if k != "tags"}
         template = self.b.create_template(settings)
         template["tags"] = dict(params.get("tags") or {})
@@ -253,7 +235,7 @@ class MgnApi:
         settings = {k: v for k, v in params.items() if k not in _NOT_SETTINGS}
         self._check_encryption(settings, template)
         if "stagingAreaTags" in settings:
-            self._check_tags(settings["stagingAreaTags"], "stagingAreaTags")
+            check_tags(settings["stagingAreaTags"], "stagingAreaTags")
         template.update(settings)  # only servers added later copy the template, as in MGN
         return dict(template)
 
@@ -323,7 +305,7 @@ class MgnApi:
         action = "launch test instances for" if test else "launch cutover instances for"
         self._check_job_request(ids, lambda s: lifecycle.launch_problem(s, allowed, action))
         tags = params.get("tags") or {}
-        self._check_tags(tags)
+        check_tags(tags)
         job = self.b.new_job("LAUNCH", "START_TEST" if test else "START_CUTOVER", ids, tags)
         initiated = {"initiated": {"apiCallDateTime": iso(self._now()), "jobID": job.job_id}}
         for sid in ids:
@@ -346,7 +328,7 @@ class MgnApi:
         ids = params["sourceServerIDs"]
         self._check_job_request(ids, lifecycle.terminate_problem)
         tags = params.get("tags") or {}
-        self._check_tags(tags)
+        check_tags(tags)
         job = self.b.new_job("TERMINATE", "TERMINATE", ids, tags)
         for sid in ids:
             job.instance_ids[sid] = self.b.servers[sid].launched_instance["ec2InstanceID"]  # type: ignore[index]
@@ -401,36 +383,3 @@ class MgnApi:
             for i in page["items"]
         ]
         return page
-
-    # ---- tags ------------------------------------------------------------------------------------
-
-    def _tags_of(self, arn: str) -> dict[str, str]:
-        resource = arn.rsplit("/", 1)[-1]
-        if arn == self.b.arn("replication-configuration-template", resource) and resource in self.b.templates:
-            tags: dict[str, str] = self.b.templates[resource].setdefault("tags", {})
-            return tags
-        tagged: dict[str, Mapping[str, _Tagged]] = {
-            "source-server": self.b.servers,
-            "job": self.b.jobs,
-            "wave": self.b.waves,
-            "application": self.b.applications,
-        }
-        for kind, records in tagged.items():
-            if arn == self.b.arn(kind, resource) and resource in records:
-                return records[resource].tags
-        raise NotFoundError(f"Resource {arn} not found", resource_id=arn)
-
-    def tag_resource(self, params: Params) -> dict[str, Any]:
-        tags = self._tags_of(params["resourceArn"])
-        self._check_tags({**tags, **params["tags"]})
-        tags.update(params["tags"])
-        return {}
-
-    def untag_resource(self, params: Params) -> dict[str, Any]:
-        tags = self._tags_of(params["resourceArn"])
-        for key in params["tagKeys"]:
-            tags.pop(key, None)
-        return {}
-
-    def list_tags_for_resource(self, params: Params) -> dict[str, Any]:
-        return {"tags": dict(self._tags_of(params["resourceArn"]))}

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.handlers
 import botocore.session
 from botocore import xform_name
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.model import OperationModel, ServiceModel
+from botocore.model import OperationModel
 
 from localcloud.clock import SimClock
 from localcloud.mgn.api import MgnApi
@@ -43,39 +41,11 @@ from localcloud.mgn.jobs import JobRecord, Timings
 from localcloud.mgn.model_validation import FieldProblem, validate_shape
 from localcloud.mgn.quotas import Quotas
 from localcloud.mgn.server_state import ServerRecord
+from localcloud.mgn.wire import RawBody, Routes, mgn_model, parse_request, request_region
 
 HOOK_EVENT = "before-send.mgn"
 _HOOK_ID = "localcloud-mgn-emulator"
 _READ_PREFIXES = ("Describe", "Get", "List")
-
-_service_model: ServiceModel | None = None
-
-
-def mgn_model() -> ServiceModel:
-    """botocore's MGN model (the source of truth for shapes), loaded once."""
-    global _service_model
-    if _service_model is None:
-        _service_model = botocore.session.get_session().get_service_model("mgn")
-    return _service_model
-
-
-@dataclass(frozen=True)
-class _Route:
-    method: str
-    pattern: re.Pattern[str]
-    labels: tuple[str, ...]
-    operation: OperationModel
-
-
-def _build_routes(model: ServiceModel) -> list[_Route]:
-    routes = []
-    for name in model.operation_names:
-        op = model.operation_model(name)
-        path = op.http["requestUri"].split("?", 1)[0]
-        labels = tuple(re.findall(r"{([^}+]+)\+?}", path))
-        regex = re.sub(r"{[^}]+}", "([^/]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
-        routes.append(_Route(op.http["method"], re.compile(regex + "$"), labels, op))
-    return routes
 
 
 def _group_params(name: str, description: str | None, tags: dict[str, str] | None) -> dict[str, Any]:
@@ -84,20 +54,6 @@ def _group_params(name: str, description: str | None, tags: dict[str, str] | Non
     if description is not None:
         params["description"] = description
     return params
-
-
-class RawBody:
-    """Just enough of urllib3's response for botocore to read the body."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-    def read(self, *_: Any, **__: Any) -> bytes:
-        body, self._body = self._body, b""
-        return body
 
 
 class MgnEmulator:
@@ -144,7 +100,7 @@ class MgnEmulator:
         self.api = MgnApi(self.backend, default_page_size)
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._model = mgn_model()
-        self._routes = _build_routes(self._model)
+        self._routes = Routes(self._model)
         self._op_names = {xform_name(n): n for n in self._model.operation_names}
         self._throttles: dict[str, list[int]] = {}
         self._injected: dict[str, list[MgnError]] = {}
@@ -346,7 +302,7 @@ class MgnEmulator:
     ) -> tuple[int, dict[str, str], bytes]:
         """Answer one HTTP request to the MGN endpoint: (status, headers, body)."""
         parts = urlsplit(url)
-        route, match = self._route(method, parts.path)
+        route, match = self._routes.find(method, parts.path)
         if route is None or match is None:
             err = ValidationError(f"No MGN operation for {method} {parts.path}", reason="unknownOperation")
             return self._error_response(None, err)
@@ -355,7 +311,7 @@ class MgnEmulator:
         error: MgnError | None = None
         result: dict[str, Any] | None = None
         try:
-            params = self._parse(route, match, parts.query, headers, body)
+            params = parse_request(route, match, parts.query, body)
         except MgnError as exc:
             error = exc
         self.calls.append((op.name, params))
@@ -369,42 +325,6 @@ class MgnEmulator:
         if error is not None:
             return self._error_response(op, error)
         return self._success_response(op, result or {})
-
-    def _route(self, method: str, path: str) -> tuple[_Route | None, re.Match[str] | None]:
-        for route in self._routes:
-            if route.method == method:
-                match = route.pattern.match(path)
-                if match:
-                    return route, match
-        return None, None
-
-    def _parse(
-        self, route: _Route, match: re.Match[str], query: str, headers: dict[str, Any], body: Any
-    ) -> dict[str, Any]:
-        raw = body.read() if hasattr(body, "read") else body
-        if isinstance(raw, str):
-            raw = raw.encode()
-        params: dict[str, Any] = {}
-        if raw:
-            try:
-                params = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise ValidationError(f"Request body is not valid JSON: {exc}", reason="cannotParse") from exc
-            if not isinstance(params, dict):
-                raise ValidationError("Request body must be a JSON object", reason="cannotParse")
-        shape = route.operation.input_shape
-        members = shape.members if shape is not None else {}
-        by_location = {
-            (m.serialization.get("location"), m.serialization.get("name", n)): n
-            for n, m in members.items()
-            if m.serialization.get("location")
-        }
-        for label, value in zip(route.labels, match.groups(), strict=True):
-            params[by_location.get(("uri", label), label)] = unquote(value)
-        for key, values in parse_qs(query, keep_blank_values=True).items():
-            name = by_location.get(("querystring", key), key)
-            params[name] = values if name in members and members[name].type_name == "list" else values[-1]
-        return params
 
     def _dispatch(
         self, op: OperationModel, params: dict[str, Any], headers: dict[str, Any]
@@ -441,15 +361,7 @@ class MgnEmulator:
         if "UninitializedAccountException" not in declared:
             return True
         # A call signed for another Region reaches an MGN that was never initialized there.
-        return self.backend.initialized and self._request_region(headers) in (None, self.region)
-
-    @staticmethod
-    def _request_region(headers: dict[str, Any]) -> str | None:
-        auth = headers.get("Authorization") or headers.get("authorization") or ""
-        if isinstance(auth, bytes):
-            auth = auth.decode()
-        found = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/", auth)
-        return found.group(1) if found else None
+        return self.backend.initialized and request_region(headers) in (None, self.region)
 
     # ---- responses ---------------------------------------------------------------------------------
 

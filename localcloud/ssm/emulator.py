@@ -24,10 +24,10 @@ from botocore.exceptions import ClientError
 from botocore.model import OperationModel, ServiceModel
 
 from localcloud.clock import SimClock
-from localcloud.mgn.emulator import RawBody
 from localcloud.mgn.errors import EmulatorBug
 from localcloud.mgn.model_validation import FieldProblem, validate_shape
 from localcloud.mgn.util import IdFactory
+from localcloud.mgn.wire import RawBody
 from localcloud.ssm.document import AutomationDocument
 from localcloud.ssm.errors import DocumentError, NotImplementedByEmulator, SsmError
 from localcloud.ssm.events import AutomationEventEmitter, Event

@@ -12,8 +12,9 @@ from mgn_test_support import ACCOUNT, REGION, make_emulator, mgn_client, ready_s
 
 from localcloud import SimClock
 from localcloud.mgn import MgnEmulator
-from localcloud.mgn.emulator import HOOK_EVENT, mgn_model
+from localcloud.mgn.emulator import HOOK_EVENT
 from localcloud.mgn.model_validation import validate_shape
+from localcloud.mgn.wire import mgn_model
 
 
 def _error(exc: pytest.ExceptionInfo[ClientError]) -> dict[str, Any]:
