@@ -39,7 +39,7 @@ TEMPLATE    := template.yaml
 PY_DIRS      = $(wildcard functions layers localcloud tests benchmarks tools mgn_pipeline_ops)
 # Test directories that exist (others are still being written).
 UNIT_DIRS    = $(wildcard tests/unit)
-INTEG_DIRS   = $(wildcard tests/integration tests/localcloud)
+INTEG_DIRS   = $(wildcard tests/integration tests/localcloud tests/onprem)
 PYTEST      := $(PY) -m pytest
 # Whole-flow tests wait on moto's real-time Step Functions more than they compute: one worker
 # more than the cores keeps both busy.
@@ -114,7 +114,7 @@ unit: $(VENV_STAMP) ## Unit tests, sockets disabled (pytest-socket)
 	$(PYTEST) $(UNIT_DIRS) --disable-socket --allow-unix-socket
 
 .PHONY: integration
-integration: $(VENV_STAMP) ## Integration tests on the emulated AWS: tests/integration + tests/localcloud
+integration: $(VENV_STAMP) ## Integration tests on the emulated AWS and loopback: tests/integration, tests/localcloud, tests/onprem
 	@test -n "$(INTEG_DIRS)" || { echo "integration: no tests/integration or tests/localcloud" >&2; exit 1; }
 	$(PYTEST) $(INTEG_DIRS) -n $(INTEG_WORKERS)
 
@@ -156,7 +156,7 @@ bootstrap: $(VENV_STAMP) $(SAM_STAMP) $(CKV_STAMP) $(NODE_STAMP) ## Create .venv
 .PHONY: venv
 venv: $(VENV_STAMP) ## Create .venv (Python 3.13 + requirements-dev.txt)
 
-$(VENV_STAMP): requirements-dev.txt layers/dependencies/requirements.txt
+$(VENV_STAMP): requirements-dev.txt layers/dependencies/requirements.txt pyproject.toml
 	@if [ -z "$(PY313)" ]; then \
 	  echo "error: Python 3.13 not found. Install it with pyenv (pyenv install 3.13.0) or put python3.13 on PATH." >&2; \
 	  exit 1; fi
@@ -167,6 +167,8 @@ $(VENV_STAMP): requirements-dev.txt layers/dependencies/requirements.txt
 	@[ -x $(PY) ] || { echo "+ $(PY313) -m venv $(VENV)"; "$(PY313)" -m venv $(VENV); }
 	@echo "+ $(PY) -m pip install -r requirements-dev.txt"
 	@$(PY) -m pip install -q -r requirements-dev.txt 2>&1 | $(PIP_FILTER)
+	@echo "+ $(PY) -m pip install --no-deps -e .   (the mgn-migrate command)"
+	@$(PY) -m pip install -q --no-deps -e . 2>&1 | $(PIP_FILTER)
 	@touch $@
 
 $(SAM_STAMP): tools/requirements-sam.txt tools/constraints-sam.txt

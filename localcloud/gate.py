@@ -26,7 +26,6 @@ from localcloud.stepfunctions import LocalStepFunctions, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ASL = ROOT / "statemachines" / "cutover-gate.asl.json"
-RUNBOOK = ROOT / "automation" / "approve-cutover.yaml"
 PIPELINE_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/mgn-pipeline-cutover-tasks"
 OUTSIDER = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/Developer/mallory"
 APPROVER_SESSION = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/MigrationApprover/alice"

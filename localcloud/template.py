@@ -174,6 +174,13 @@ class Template:
             if not key.startswith("Fn::ForEach::")
         }
 
+    def runbook(self, logical_id: str) -> str:
+        """An ``AWS::SSM::Document``'s content as YAML: the template is the runbooks' only source."""
+        document = self.resources()[logical_id]
+        if document.get("Type") != "AWS::SSM::Document":
+            raise KeyError(f"{logical_id} is not an AWS::SSM::Document")
+        return str(yaml.safe_dump(document["Properties"]["Content"], sort_keys=False))
+
     def resources_of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {key: res for key, res in self.resources().items() if res.get("Type") == resource_type}
 

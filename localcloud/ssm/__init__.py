@@ -8,7 +8,7 @@ Usage in a test::
         with emu.installed():                 # every boto3 client made from now on reaches it
             ssm = boto3.client("ssm")
             ssm.create_document(Name="ApproveCutover", DocumentType="Automation",
-                                DocumentFormat="YAML", Content=Path("automation/approve-cutover.yaml").read_text())
+                                DocumentFormat="YAML", Content=Template.load().runbook("ApproveCutoverDocument"))
             run_id = ssm.start_automation_execution(DocumentName="ApproveCutover", Parameters={...})[
                 "AutomationExecutionId"]
             clock.advance(1)                  # the execution starts; the approval step waits

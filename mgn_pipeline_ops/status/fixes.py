@@ -195,7 +195,7 @@ NEUTRAL = frozenset(
 _AGENT = "Check the agent service on the source server and its log (aws-replication-agent.log)."
 _PATH = (
     "Check TCP 1500 from the source server to the staging subnet (security group, NACL, on-prem "
-    "firewall) and TCP 443 to the MGN and S3 endpoints; run tools/onprem_preflight.py on the server."
+    "firewall) and TCP 443 to the MGN and S3 endpoints; run mgn_pipeline_ops/onprem_preflight.py (or mgn-migrate preflight) on the server."
 )
 REPLICATION_ERRORS: Mapping[str, str] = {
     "AGENT_NOT_SEEN": "The agent stopped reporting. " + _AGENT + " " + _PATH,

@@ -1,5 +1,5 @@
 """The status report: one ``ServerStatus`` per server, one ``WaveProgress`` per wave. Plain data;
-``as_dict`` gives the machine-readable form (``tools/status.py --json``), keys in camelCase."""
+``as_dict`` gives the machine-readable form (``mgn-migrate status --json``), keys in camelCase."""
 
 from __future__ import annotations
 

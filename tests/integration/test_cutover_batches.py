@@ -38,7 +38,7 @@ def _cutover_jobs(env: CutoverCloud) -> list[dict[str, Any]]:
 
 
 def _approve_wave(env: CutoverCloud, wave: str) -> None:
-    from tools import cutover
+    from mgn_pipeline_ops.cli import cutover
 
     tables = [
         "--table",

@@ -12,10 +12,9 @@ import pytest
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
 
-import yaml
 
 from localcloud.cloud import APPROVER
-from localcloud.gate import APPROVER_SESSION, OUTSIDER, RUNBOOK, CutoverCloud, cutover_cloud
+from localcloud.gate import APPROVER_SESSION, OUTSIDER, CutoverCloud, cutover_cloud
 from localcloud.ssm import STEP_STATUS_CHANGE
 from localcloud.template import Template
 
@@ -219,7 +218,7 @@ def test_red_network_health_before_asking_waits_without_asking(env: CutoverCloud
 
 
 def test_cli_approves_through_the_same_record(env: CutoverCloud, capsys: pytest.CaptureFixture[str]) -> None:
-    from tools import cutover
+    from mgn_pipeline_ops.cli import cutover
 
     [sid] = env.ready_servers(1)
     table = env.cloud.stack.refs["CutoverGateTable"]
@@ -235,10 +234,10 @@ def test_cli_approves_through_the_same_record(env: CutoverCloud, capsys: pytest.
     assert json.loads(approved["details"])["comment"] == "from the terminal"
 
 
-def test_the_inlined_runbook_is_the_file_and_only_the_launch_batcher_starts_cutovers() -> None:
+def test_the_runbook_waits_on_aws_approve_and_only_the_launch_batcher_starts_cutovers() -> None:
     resources = Template.load().resources()
-    inlined = resources["ApproveCutoverDocument"]["Properties"]["Content"]
-    assert inlined == yaml.safe_load(RUNBOOK.read_text())
+    [step] = resources["ApproveCutoverDocument"]["Properties"]["Content"]["mainSteps"]
+    assert step["action"] == "aws:approve"
     rule = resources["ApprovalBridgeFunction"]["Properties"]["Events"]["ApprovalDecided"]["Properties"]
     assert rule["RetryPolicy"] and rule["DeadLetterConfig"]
     batcher_policy = json.dumps(resources["LaunchBatcherFunction"]["Properties"]["Policies"])

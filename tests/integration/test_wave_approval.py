@@ -12,15 +12,12 @@ import pytest
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
 
-import yaml
 
 from localcloud.cloud import APPROVER
 from localcloud.gate import APPROVER_SESSION, CutoverCloud, cutover_cloud
 from localcloud.template import Template
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-WAVE_RUNBOOK = Template.load().path.parent / "automation" / "approve-wave-cutover.yaml"
 
 
 @pytest.fixture
@@ -60,7 +57,7 @@ def test_one_decision_cuts_over_the_whole_wave_once(env: CutoverCloud) -> None:
     assert {g["automationExecutionId"] for g in _gates(env, ids)} == {automation}
 
     # A person approves once, from the terminal (the same SSM record as the console).
-    from tools import cutover
+    from mgn_pipeline_ops.cli import cutover
 
     tables = [
         "--table",
@@ -146,10 +143,9 @@ def test_an_approval_whose_server_list_differs_from_the_request_does_nothing(env
     assert {g["status"] for g in _gates(env, ids)} == {"WAITING_APPROVAL"}
 
 
-def test_the_inlined_wave_runbook_is_the_file_and_the_bridge_listens_to_it() -> None:
+def test_the_wave_runbook_waits_on_aws_approve_and_the_bridge_listens_to_it() -> None:
     resources = Template.load().resources()
-    assert resources["ApproveWaveCutoverDocument"]["Properties"]["Content"] == yaml.safe_load(
-        WAVE_RUNBOOK.read_text()
-    )
+    [step] = resources["ApproveWaveCutoverDocument"]["Properties"]["Content"]["mainSteps"]
+    assert step["action"] == "aws:approve"
     pattern = resources["ApprovalBridgeFunction"]["Properties"]["Events"]["ApprovalDecided"]["Properties"]
     assert {"Ref": "ApproveWaveCutoverDocument"} in pattern["Pattern"]["detail"]["Definition"]

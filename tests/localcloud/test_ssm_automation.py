@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import nullcontext
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,11 +22,11 @@ from localcloud import SimClock
 from localcloud.ssm import EXECUTION_STATUS_CHANGE, STEP_STATUS_CHANGE, SsmAutomationEmulator
 from localcloud.ssm.emulator import HOOK_EVENT
 from localcloud.ssm.executions import principal_matches
+from localcloud.template import Template
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-DOCUMENT_FILE = REPO / "automation" / "approve-cutover.yaml"
+RUNBOOK = Template.load().runbook("ApproveCutoverDocument")
 DOCUMENT_NAME = "MgnPipeline-ApproveCutover"
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
@@ -54,7 +53,7 @@ def env(aws_env: None, clock: SimClock) -> Iterator[SimpleNamespace]:
                 Name=DOCUMENT_NAME,
                 DocumentType="Automation",
                 DocumentFormat="YAML",
-                Content=DOCUMENT_FILE.read_text(),
+                Content=RUNBOOK,
             )
             yield SimpleNamespace(emu=emu, clock=clock, ssm=ssm, sns=sns, topic=topic)
 
@@ -121,7 +120,7 @@ def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
 
 
 def test_runbook_is_one_approve_step_with_a_7_day_timeout_and_no_token_parameter() -> None:
-    doc = yaml.safe_load(DOCUMENT_FILE.read_text())
+    doc = yaml.safe_load(RUNBOOK)
     assert doc["schemaVersion"] == "0.3"
     [step] = doc["mainSteps"]
     assert step["action"] == "aws:approve"

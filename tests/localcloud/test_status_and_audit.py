@@ -4,7 +4,7 @@ One run (module-scoped: the integration gate's time matters) takes a wave of fou
 server of another wave from agent installed to their ends: one is cut over and finalized, one is
 rejected by the change board, one fails its first test launch and then waits for approval, one
 fails every test launch and is handed to a person. On the way a person flips a server to public
-replication, and the closed network breaks and is repaired. Then ``tools/status.py`` is asked
+replication, and the closed network breaks and is repaired. Then ``mgn-migrate status`` is asked
 about it, its audit trail is exported, and the people's inbox is read.
 """
 
@@ -26,9 +26,9 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
 
 from localcloud.gate import CutoverCloud, cutover_cloud
 from localcloud.mgn import Timings
+from mgn_pipeline_ops.cli import status as status_cli
 from mgn_pipeline_ops.status.audit_export import CSV_COLUMNS
 from mgn_pipeline_ops.status.fixes import NEUTRAL, PROBLEMS, PROGRESS
-from tools import status as status_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""tools/onprem_preflight.py, run as an admin would: a subprocess under old and new Pythons, against
+"""mgn_pipeline_ops/onprem_preflight.py, run as an admin would: a subprocess under old and new Pythons, against
 real DNS, TLS and TCP listeners on loopback (certificates made by the test, verified by the script)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from localcloud.listeners import Certificates, DnsListener, TcpListener, TlsListener, make_certificates
 
-SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "onprem_preflight.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "mgn_pipeline_ops" / "onprem_preflight.py"
 PYENV = Path("/root/.pyenv/versions")
 MGN = "vpce-0abc123-1234.mgn.us-east-1.vpce.amazonaws.com"
 S3_WILDCARD = "*.vpce-0def456-5678.s3.us-east-1.vpce.amazonaws.com"

@@ -286,7 +286,7 @@ class WaveApprovals:
         lines = [
             f"The cutover of wave {wave} ({len(request.members)} servers) waits for approval.",
             f"Approve or deny it once in Systems Manager > Automation > {automation_id}"
-            f" (or: python tools/cutover.py approve --wave {wave}).",
+            f" (or: mgn-migrate cutover approve --wave {wave}).",
             f"The decision covers exactly these servers (list SHA-256 {request.digest}):",
             *(f"  {hostnames.get(sid) or sid}  {sid}" for sid, _ in request.members),
             "Servers of the wave that reach the gate later are asked for in a new request.",

@@ -367,7 +367,7 @@ class TestLaunches:
             ],
             why=[*(f"- {r}" for r in reasons), f"Found through {trigger.label}."],
             what_to_do=[
-                "Fix the cause (MGN > Launch history has the job's log; `python tools/status.py --server",
+                "Fix the cause (MGN > Launch history has the job's log; `mgn-migrate status --server",
                 f"{server.server_id}` shows the fix for this failure), then launch a test instance of the",
                 "server in the MGN console: the pipeline verifies it like its own and, if it passes, asks",
                 "for the cutover approval.",

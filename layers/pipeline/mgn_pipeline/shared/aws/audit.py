@@ -2,7 +2,7 @@
 
 Items are only ever put with ``attribute_not_exists``; nothing updates or deletes them, and the
 functions' IAM policies allow no other write. Change boards read them per server, in time order,
-or per wave (``tools/status.py audit-export``): each item carries its ``wave`` and ``jobId`` as
+or per wave (``mgn-migrate audit-export``): each item carries its ``wave`` and ``jobId`` as
 top-level attributes, fixed when it is written, so a server moved to another wave later does not
 rewrite history.
 """

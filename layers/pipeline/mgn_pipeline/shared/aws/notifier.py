@@ -3,7 +3,7 @@
 
 Only what needs a person is sent (an approval, a repair someone should know about, a failure the
 pipeline cannot fix, a cutover done or rolled back); progress the pipeline makes by itself is in
-the audit trail and ``tools/status.py``, not in anyone's inbox. Each message carries the SNS
+the audit trail and ``mgn-migrate status``, not in anyone's inbox. Each message carries the SNS
 message attribute ``kind`` so subscriptions can filter.
 """
 

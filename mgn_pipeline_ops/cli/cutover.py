@@ -1,9 +1,9 @@
 """Approve or reject a server's cutover from a terminal, through the same record as the console.
 
-    python tools/cutover.py status  SERVER_ID
-    python tools/cutover.py approve SERVER_ID --comment "CHG-1234 approved"
-    python tools/cutover.py reject  SERVER_ID --comment "freeze window"
-    python tools/cutover.py approve --wave WAVE --comment "CHG-1234 wave 3"   (ApprovalScope WAVE)
+    mgn-migrate cutover status  SERVER_ID
+    mgn-migrate cutover approve SERVER_ID --comment "CHG-1234 approved"
+    mgn-migrate cutover reject  SERVER_ID --comment "freeze window"
+    mgn-migrate cutover approve --wave WAVE --comment "CHG-1234 wave 3"   (ApprovalScope WAVE)
 
 The command finds the server's waiting approval (an SSM Automation execution) in the gate table and
 sends it the Approve/Reject signal with your own AWS identity: Systems Manager accepts it only from
@@ -13,7 +13,6 @@ With --wave, the command finds the wave's open approval request through the serv
 byWave index (--servers-table or SERVERS_TABLE_NAME) and decides it once for every server it lists.
 Needs dynamodb:GetItem (and for --wave dynamodb:Query, dynamodb:BatchGetItem) and
 ssm:SendAutomationSignal. Table: --table or CUTOVER_GATE_TABLE_NAME (stack outputs).
-Run from the repository with PYTHONPATH=.:layers/pipeline (the Makefile exports it).
 """
 
 from __future__ import annotations
@@ -104,7 +103,7 @@ def _wave_main(args: argparse.Namespace, dynamodb: Any, ssm: Any) -> int:
 
 
 def main(argv: list[str] | None = None, *, dynamodb: Any = None, ssm: Any = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mgn-migrate cutover", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["status", "approve", "reject"])
     parser.add_argument("server_id", nargs="?", help="MGN source server id (s-...)")
     parser.add_argument(

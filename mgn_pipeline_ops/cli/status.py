@@ -1,12 +1,12 @@
 """Where every server of the migration is, and the audit trail for a change board.
 
-    python tools/status.py                                  every server, by wave
-    python tools/status.py status --wave wave-1             one wave
-    python tools/status.py status --server s-0123456789abcdef0
-    python tools/status.py status --json                    machine-readable (same fields)
-    python tools/status.py status --wave wave-1 --watch 60  progress, refreshed every 60 s until the
-                                                            wave is done (Ctrl-C stops it)
-    python tools/status.py audit-export --wave wave-1 --since 2026-01-01 --until 2026-01-31T23:59Z \\
+    mgn-migrate status                                 every server, by wave
+    mgn-migrate status --wave wave-1                   one wave
+    mgn-migrate status --server s-0123456789abcdef0
+    mgn-migrate status --json                          machine-readable (same fields)
+    mgn-migrate status --wave wave-1 --watch 60        progress, refreshed every 60 s until the
+                                                       wave is done (Ctrl-C stops it)
+    mgn-migrate audit-export --wave wave-1 --since 2026-01-01 --until 2026-01-31T23:59Z \\
         --output wave-1-audit.csv
 
 Per server: MGN lifecycle and data replication state, replication lag, the pipeline's step and
@@ -15,7 +15,7 @@ with the fix. Per wave: servers per step, done / total, who needs a person, who 
 ``audit-export`` writes one CSV row per audit record, in time order (columns: at, wave, server_id,
 hostname, action, actor, trigger, job_id, reason, before, after).
 
-Read-only. Run from the repository with PYTHONPATH=.:layers/pipeline (the Makefile exports it).
+Read-only.
 Needs mgn:DescribeSourceServers; dynamodb:BatchGetItem on the servers, gate and launch-queue
 tables; dynamodb:Query (status) and dynamodb:Scan (audit-export) on the audit table; kms:Decrypt
 on the pipeline's key. Tables: the flags, or the stack outputs in SERVERS_TABLE_NAME,
@@ -49,7 +49,7 @@ INTERRUPTED = 130
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="mgn-migrate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("command", nargs="?", default="status", choices=["status", "audit-export"])
     parser.add_argument("--wave", help="only this wave (the servers' wave tag, or MGN's wave)")
