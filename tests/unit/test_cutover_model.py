@@ -10,13 +10,13 @@ import pytest
 from mgn_pipeline.cutover.model import (
     Outcome,
     allowed,
+    error_cause,
     parse_token_ref,
     principal_matches,
     read_decision,
     replication_problems,
     token_ref,
 )
-from mgn_pipeline.cutover.service import _cause
 from mgn_pipeline.cutover.tasks import run_task
 from mgn_pipeline.shared.errors import InvalidEventError
 from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer, duration_seconds
@@ -120,8 +120,8 @@ def test_token_ref_round_trips_and_matches_the_runbook_pattern() -> None:
 
 def test_a_caught_lambda_error_gives_its_message() -> None:
     rollback = load_event("cutover-task-rollback.json")
-    assert _cause(rollback["error"]) == "TCP 443: closed or filtered"
-    assert _cause({"Error": "CutoverLaunchFailed"}) == ""  # send_task_failure without a cause
+    assert error_cause(rollback["error"]) == "TCP 443: closed or filtered"
+    assert error_cause({"Error": "CutoverLaunchFailed"}) == ""  # send_task_failure without a cause
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,9 @@ _ACTION_PATTERNS = [
     re.compile(r'action\s*=\s*"[a-z-]+"\s+if\s+[^"\n]+\s+else\s+"([a-z][a-z-]+)"'),
     # a tuple whose last item is the action (call arguments nest two deep at most)
     re.compile(r'action\s*=\s*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*?"([a-z][a-z-]+)"\s*,?\s*\)'),
-    re.compile(r'_record(?:_repair)?\(\s*[^,()]+,\s*"([a-z][a-z-]+)"'),
+    re.compile(r'(?:_record(?:_repair)?|notices\.record)\(\s*[^,()]+,\s*"([a-z][a-z-]+)"'),
+    # the cutover gate's verdict on a decision: (status, action, task result)
+    re.compile(r'return GateStatus\.[A-Z_]+, "([a-z][a-z-]+)"'),
 ]
 
 
@@ -41,7 +43,7 @@ def audit_actions_in_code() -> set[str]:
     found: set[str] = set()
     for path in LAYER.rglob("*.py"):
         text = path.read_text()
-        if "AuditRecord(" not in text and "_record(" not in text:
+        if not any(call in text for call in ("AuditRecord(", "_record(", "notices.record(")):
             continue
         for pattern in _ACTION_PATTERNS:
             found.update(pattern.findall(text))
@@ -60,6 +62,8 @@ def test_every_audit_action_in_the_code_has_its_place_in_the_catalogue() -> None
         "cutover-approval-refused",
         "cutover-approval-timed-out",
         "network-health-passed",
+        "cutover-gate-opened",
+        "cutover-rolled-back",
     } <= actions
     catalogued = set(PROBLEMS) | PROGRESS | NEUTRAL
     assert actions - catalogued == set(), "add these actions to mgn_pipeline_ops/status/fixes.py"

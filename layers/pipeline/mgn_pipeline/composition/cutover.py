@@ -10,11 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from mgn_pipeline.cutover.approval import GateApproval
+from mgn_pipeline.cutover.completion import GateCompletion
 from mgn_pipeline.cutover.config import ApprovalScope, CutoverConfig
 from mgn_pipeline.cutover.launcher import CutoverLauncher
+from mgn_pipeline.cutover.launching import GateLaunch
+from mgn_pipeline.cutover.notices import GateNotices
 from mgn_pipeline.cutover.queue import CutoverQueue
+from mgn_pipeline.cutover.readiness import GateReadiness
 from mgn_pipeline.cutover.service import CutoverGate
 from mgn_pipeline.cutover.store import GateStore, WaveRequestStore
+from mgn_pipeline.cutover.transitions import GateTransitions
 from mgn_pipeline.cutover.waves import WaveApprovals
 from mgn_pipeline.jobs.health_gate import DynamoHealthStatus
 from mgn_pipeline.jobs.instances import Ec2Instances
@@ -109,27 +115,33 @@ def gate_from_config(
             config=config,
             now=clock,
         )
+    gateway = MgnGateway(clients.mgn)
+    jobs = MgnJobs(clients.mgn)
+    steps = GateTransitions(store=store, stepfunctions=lambda: more.stepfunctions, now=clock)
+    notices = GateNotices(audit=audit, notifier=notifier, gateway=gateway, now=clock)
+    health = DynamoHealthStatus(
+        clients.dynamodb,
+        config.health_table or "missing-health-table",
+        _minutes(config.health_max_age_minutes),
+        clock,
+    )
     return CutoverGate(
-        store=store,
-        queue=CutoverQueue(clients.dynamodb, config.gate_table),
-        gateway=MgnGateway(clients.mgn),
-        jobs=MgnJobs(clients.mgn),
-        mgn=lambda: clients.mgn,
-        instances=lambda: Ec2Instances(clients.ec2),
-        health=DynamoHealthStatus(
-            clients.dynamodb,
-            config.health_table or "missing-health-table",
-            _minutes(config.health_max_age_minutes),
-            clock,
+        steps=steps,
+        readiness=GateReadiness(steps=steps, gateway=gateway, health=health, notices=notices, config=config),
+        approval=GateApproval(
+            steps=steps, gateway=gateway, ssm=lambda: more.ssm, notices=notices, config=config, waves=waves
         ),
-        prober=prober or SocketProber(),
-        ssm=lambda: more.ssm,
-        stepfunctions=lambda: more.stepfunctions,
-        audit=audit,
-        notifier=notifier,
-        config=config,
-        now=clock,
-        waves=waves,
+        launch=GateLaunch(steps=steps, jobs=jobs, notices=notices),
+        completion=GateCompletion(
+            steps=steps,
+            queue=CutoverQueue(clients.dynamodb, config.gate_table),
+            gateway=gateway,
+            jobs=jobs,
+            instances=lambda: Ec2Instances(clients.ec2),
+            prober=prober or SocketProber(),
+            notices=notices,
+            config=config,
+        ),
     )
 
 

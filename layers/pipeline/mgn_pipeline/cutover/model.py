@@ -193,3 +193,17 @@ def parse_token_ref(ref: str | None) -> tuple[str, int] | None:
     if len(parts) != 3 or parts[0] != "gate" or not parts[2].isdigit():
         return None
     return parts[1], int(parts[2])
+
+
+def error_cause(error: Mapping[str, Any]) -> str:
+    """The message of an error caught in the ASL: Lambda's ``errorMessage`` inside the Cause, or the Cause."""
+    cause = error.get("Cause")
+    if isinstance(cause, str):
+        try:
+            parsed = json.loads(cause)
+        except ValueError:
+            return cause
+        if isinstance(parsed, dict):
+            return str(parsed.get("errorMessage") or cause)
+        return cause
+    return ""

@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mgn_pipeline.cutover.model import GateStatus
+from mgn_pipeline.cutover.model import GateStatus, execution_name
 from mgn_pipeline.shared.aws.dynamodb import batch_get, conditional
 
 # Set only while a gate waits for its wave's approval request: a sparse index, so finding the
@@ -68,7 +68,7 @@ class GateRecord:
 
     @property
     def execution_name(self) -> str:
-        return f"{self.server_id}-{self.attempt}"
+        return execution_name(self.server_id, self.attempt)
 
 
 def _av(value: Any) -> dict[str, Any]:

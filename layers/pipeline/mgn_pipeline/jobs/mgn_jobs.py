@@ -94,6 +94,14 @@ class MgnJobs:
         with translate_errors("ChangeServerLifeCycleState"):
             self._client.change_server_life_cycle_state(sourceServerID=server_id, lifeCycle={"state": state})
 
+    def finalize_cutover(self, server_id: str) -> None:
+        with translate_errors("FinalizeCutover"):
+            self._client.finalize_cutover(sourceServerID=server_id)
+
+    def mark_as_archived(self, server_id: str) -> None:
+        with translate_errors("MarkAsArchived"):
+            self._client.mark_as_archived(sourceServerID=server_id)
+
     def post_launch_actions(self, server_id: str) -> dict[str, Any]:
         with translate_errors("GetLaunchConfiguration"):
             response = self._client.get_launch_configuration(sourceServerID=server_id)
