@@ -11,6 +11,7 @@ import pytest
 from mgn_pipeline.health import checks
 from mgn_pipeline.health.inventory import NetworkInventory
 from mgn_pipeline.health.model import CheckResult, NetworkExpectations, Status
+from mgn_pipeline.health.s3_policy_check import bucket_access
 
 REGION = "eu-west-1"
 VPC = "vpc-0a1b2c3d4e5f60718"
@@ -466,7 +467,7 @@ def test_s3_policy_too_narrow_fails_with_the_statement_to_add() -> None:
     ],
 )
 def test_bucket_access_reading_of_a_statement(statement: dict[str, Any], verdict: str) -> None:
-    assert checks.bucket_access({"Statement": [statement]}, f"aws-mgn-clients-{REGION}") == verdict
+    assert bucket_access({"Statement": [statement]}, f"aws-mgn-clients-{REGION}") == verdict
 
 
 def test_explicit_deny_wins() -> None:
@@ -477,7 +478,7 @@ def test_explicit_deny_wins() -> None:
         "Action": "s3:GetObject",
         "Resource": "arn:aws:s3:::aws-mgn-clients-*",
     }
-    assert checks.bucket_access({"Statement": [allow, deny]}, f"aws-mgn-clients-{REGION}") == "denied"
+    assert bucket_access({"Statement": [allow, deny]}, f"aws-mgn-clients-{REGION}") == "denied"
 
 
 def test_conditional_s3_policy_warns() -> None:
