@@ -21,7 +21,7 @@ from typing import Any
 
 from mgn_pipeline.cutover.model import GateStatus
 from mgn_pipeline.cutover.store import CUTOVER_QUEUE, CUTOVER_QUEUE_INDEX, CUTOVER_QUEUE_NAME
-from mgn_pipeline.shared.aws.dynamodb import conditional
+from mgn_pipeline.shared.aws.dynamodb import conditional, string_attribute
 
 _CLAIM_FIELDS = ("cutoverClaimId", "cutoverClaimedAt")
 
@@ -44,19 +44,14 @@ def queue_fields(now: datetime) -> dict[str, str]:
     return {CUTOVER_QUEUE: CUTOVER_QUEUE_NAME, "cutoverEligibleAt": now.isoformat()}
 
 
-def _s(item: Mapping[str, Any], key: str) -> str | None:
-    value = item.get(key)
-    return str(value["S"]) if value and "S" in value else None
-
-
 def _queued(item: Mapping[str, Any]) -> QueuedCutover:
-    decision = _s(item, "decision")
+    decision = string_attribute(item, "decision")
     return QueuedCutover(
         server_id=item["serverId"]["S"],
         attempt=int(item["attempt"]["N"]),
-        eligible_at=_s(item, "cutoverEligibleAt") or "",
-        claim_id=_s(item, "cutoverClaimId"),
-        claimed_at=_s(item, "cutoverClaimedAt"),
+        eligible_at=string_attribute(item, "cutoverEligibleAt") or "",
+        claim_id=string_attribute(item, "cutoverClaimId"),
+        claimed_at=string_attribute(item, "cutoverClaimedAt"),
         refusals=int(item.get("cutoverRefusals", {}).get("N", "0")),
         decision=json.loads(decision) if decision else {},
     )
@@ -82,7 +77,7 @@ class CutoverQueue:
             _queued(item)
             for page in pages
             for item in page.get("Items", [])
-            if _s(item, "status") == GateStatus.CUTTING_OVER.value
+            if string_attribute(item, "status") == GateStatus.CUTTING_OVER.value
         ]
 
     def claim(self, item: QueuedCutover, claim_id: str, now: datetime) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mgn_pipeline.cutover.model import GateStatus, execution_name
-from mgn_pipeline.shared.aws.dynamodb import batch_get, conditional
+from mgn_pipeline.shared.aws.dynamodb import attribute_value, batch_get, conditional, string_attribute
 
 # Set only while a gate waits for its wave's approval request: a sparse index, so finding the
 # gates to ask for reads those and nothing else.
@@ -71,50 +71,33 @@ class GateRecord:
         return execution_name(self.server_id, self.attempt)
 
 
-def _av(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int):
-        return {"N": str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, Mapping):
-        return {"M": {str(k): _av(v) for k, v in value.items() if v is not None}}
-    raise TypeError(f"cannot store {type(value).__name__} in the gate table")
-
-
-def _s(item: Mapping[str, Any], key: str) -> str | None:
-    value = item.get(key)
-    return str(value["S"]) if value and "S" in value else None
-
-
 def record_from_item(item: Mapping[str, Any]) -> GateRecord:
     outbox = None
     if "outbox" in item:
         box = item["outbox"]["M"]
         outbox = Outbox(
             token=box["token"]["S"],
-            error=_s(box, "error"),
-            cause=_s(box, "cause") or "",
-            output=json.loads(_s(box, "output") or "{}"),
+            error=string_attribute(box, "error"),
+            cause=string_attribute(box, "cause") or "",
+            output=json.loads(string_attribute(box, "output") or "{}"),
         )
-    decision = _s(item, "decision")
+    decision = string_attribute(item, "decision")
     return GateRecord(
         server_id=item["serverId"]["S"],
         attempt=int(item["attempt"]["N"]),
         status=GateStatus(item["status"]["S"]),
-        test_job_id=_s(item, "testJobId"),
-        execution_arn=_s(item, "executionArn"),
-        task_token=_s(item, "taskToken"),
-        automation_execution_id=_s(item, "automationExecutionId"),
-        cutover_job_id=_s(item, "cutoverJobId"),
-        instance_id=_s(item, "instanceId"),
+        test_job_id=string_attribute(item, "testJobId"),
+        execution_arn=string_attribute(item, "executionArn"),
+        task_token=string_attribute(item, "taskToken"),
+        automation_execution_id=string_attribute(item, "automationExecutionId"),
+        cutover_job_id=string_attribute(item, "cutoverJobId"),
+        instance_id=string_attribute(item, "instanceId"),
         decision=json.loads(decision) if decision else None,
         outbox=outbox,
-        reason=_s(item, "reason"),
-        updated_at=_s(item, "updatedAt") or "",
-        wave=_s(item, "wave"),
-        wave_request_id=_s(item, "waveRequestId"),
+        reason=string_attribute(item, "reason"),
+        updated_at=string_attribute(item, "updatedAt") or "",
+        wave=string_attribute(item, "wave"),
+        wave_request_id=string_attribute(item, "waveRequestId"),
     )
 
 
@@ -204,7 +187,7 @@ class GateStore:
             if value is None:
                 continue
             names[f"#f{i}"] = key
-            values[f":f{i}"] = _av(json.dumps(value, default=str) if key == "decision" else value)
+            values[f":f{i}"] = attribute_value(json.dumps(value, default=str) if key == "decision" else value)
             sets.append(f"#f{i} = :f{i}")
         removed = [r for r in remove if r not in fields]
         if new is not GateStatus.WAITING_APPROVAL and AWAITING_WAVE not in fields:
@@ -296,11 +279,11 @@ class WaveRequestStore:
                 server_id=item["serverId"]["S"],
                 attempt=int(item["attempt"]["N"]),
                 wave=item[AWAITING_WAVE]["S"],
-                since=_s(item, "updatedAt") or "",
+                since=string_attribute(item, "updatedAt") or "",
             )
             for page in pages
             for item in page.get("Items", [])
-            if _s(item, "status") == GateStatus.WAITING_APPROVAL.value
+            if string_attribute(item, "status") == GateStatus.WAITING_APPROVAL.value
         ]
 
     def statuses(self, server_ids: Iterable[str]) -> dict[str, GateStatus]:
@@ -348,7 +331,7 @@ class WaveRequestStore:
             members=tuple(members),
             digest=item["digest"]["S"],
             asked_at=item["askedAt"]["S"],
-            automation_execution_id=_s(item, "automationExecutionId"),
+            automation_execution_id=string_attribute(item, "automationExecutionId"),
         )
 
     def attach_automation(self, request_id: str, automation_execution_id: str) -> None:

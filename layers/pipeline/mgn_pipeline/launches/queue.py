@@ -19,7 +19,7 @@ from typing import Any
 
 from mgn_pipeline.launches.errors import LaunchQueueCorruptError
 from mgn_pipeline.launches.model import LaunchStatus, PendingWork, QueueItem
-from mgn_pipeline.shared.aws.dynamodb import conditional
+from mgn_pipeline.shared.aws.dynamodb import attribute_value, conditional, string_attribute
 
 PENDING_INDEX = "pending-work"
 PENDING_QUEUE = "pending"  # the GSI's single hash value: volume is a few thousand items at most
@@ -29,43 +29,26 @@ _ATTEMPT_FIELDS = ["jobId", "claimId", "claimedAt", "launchedAt", "verifyingSinc
 _PENDING_FIELDS = ["pendingWork", "pendingQueue", "eligibleAt"]
 
 
-def _av(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int):
-        return {"N": str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, list | tuple):
-        return {"L": [_av(v) for v in value]}
-    raise TypeError(f"cannot store {type(value).__name__} in the launch queue")
-
-
-def _str(item: Mapping[str, Any], key: str) -> str | None:
-    value = item.get(key)
-    return str(value["S"]) if value and "S" in value else None
-
-
 def item_from_dynamodb(item: Mapping[str, Any]) -> QueueItem:
     try:
-        pending = _str(item, "pendingWork")
+        pending = string_attribute(item, "pendingWork")
         return QueueItem(
             server_id=item["serverId"]["S"],
             status=LaunchStatus(item["status"]["S"]),
             attempt=int(item["attempt"]["N"]),
-            hostname=_str(item, "hostname") or "",
-            job_id=_str(item, "jobId"),
-            last_job_id=_str(item, "lastJobId") or None,
-            claim_id=_str(item, "claimId"),
-            claimed_at=_str(item, "claimedAt"),
-            instance_id=_str(item, "instanceId"),
+            hostname=string_attribute(item, "hostname") or "",
+            job_id=string_attribute(item, "jobId"),
+            last_job_id=string_attribute(item, "lastJobId") or None,
+            claim_id=string_attribute(item, "claimId"),
+            claimed_at=string_attribute(item, "claimedAt"),
+            instance_id=string_attribute(item, "instanceId"),
             pending=PendingWork(pending) if pending else None,
-            eligible_at=_str(item, "eligibleAt"),
+            eligible_at=string_attribute(item, "eligibleAt"),
             reasons=tuple(v["S"] for v in item.get("reasons", {}).get("L", [])),
             refusals=int(item.get("refusals", {}).get("N", "0")),
-            launched_at=_str(item, "launchedAt"),
-            verifying_since=_str(item, "verifyingSince"),
-            updated_at=_str(item, "updatedAt") or "",
+            launched_at=string_attribute(item, "launchedAt"),
+            verifying_since=string_attribute(item, "verifyingSince"),
+            updated_at=string_attribute(item, "updatedAt") or "",
         )
     except (KeyError, ValueError) as exc:
         raise LaunchQueueCorruptError(f"launch queue item cannot be read: {exc!r}") from exc
@@ -341,7 +324,7 @@ class LaunchQueue:
         sets: list[str] = []
         for i, (name, value) in enumerate(fields.items()):
             names[f"#f{i}"] = name
-            values[f":f{i}"] = _av(value)
+            values[f":f{i}"] = attribute_value(value)
             sets.append(f"#f{i} = :f{i}")
         if "#s" not in condition:
             del names["#s"]  # DynamoDB refuses unused expression names

@@ -1,15 +1,36 @@
-"""DynamoDB helpers the stores share: conditional writes, and reading many items by key at once
-(BatchGetItem in chunks of 100, unprocessed keys retried)."""
+"""DynamoDB helpers the stores share: one attribute-value marshaller, conditional writes, and reading
+many items by key at once (BatchGetItem in chunks of 100, unprocessed keys retried)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 _BATCH = 100  # BatchGetItem's limit per call
 _ROUNDS = 3  # rounds of UnprocessedKeys (throttling) before the read gives up
+
+
+def attribute_value(value: Any) -> dict[str, Any]:
+    """A Python value as a DynamoDB attribute value; None inside a map is left out (absent, not NULL)."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): attribute_value(v) for k, v in value.items() if v is not None}}
+    if isinstance(value, list | tuple):
+        return {"L": [attribute_value(v) for v in value]}
+    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
+
+
+def string_attribute(item: Mapping[str, Any], key: str) -> str | None:
+    """The string attribute ``key`` of an item as DynamoDB returns it, None when absent."""
+    value = item.get(key)
+    return str(value["S"]) if value and "S" in value else None
 
 
 def conditional(write: Callable[[], object]) -> bool:
