@@ -12,22 +12,18 @@ from typing import Any
 
 from mgn_pipeline.cutover.config import GATE_TAG, CutoverConfig
 from mgn_pipeline.cutover.errors import CutoverVerificationFailed, CutoverVerificationPending
-from mgn_pipeline.cutover.launching import participant
 from mgn_pipeline.cutover.model import CLOSED, GateStatus, error_cause, token_ref
 from mgn_pipeline.cutover.notices import GateNotices
 from mgn_pipeline.cutover.queue import CutoverQueue
 from mgn_pipeline.cutover.store import GateRecord
 from mgn_pipeline.cutover.transitions import GateTransitions
 from mgn_pipeline.jobs.instances import Ec2Instances
-from mgn_pipeline.jobs.mgn_jobs import MgnJobs
+from mgn_pipeline.jobs.launch_verifier import verify_launched
+from mgn_pipeline.jobs.mgn_jobs import MgnJobs, participant
 from mgn_pipeline.jobs.probe import TcpProber
 from mgn_pipeline.jobs.verification import (
     CUTOVER_PHASES,
-    Expectations,
     VerdictState,
-    declared_ports,
-    post_launch_facts,
-    verify_instance,
 )
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.errors import MgnConflictError
@@ -62,17 +58,15 @@ class GateCompletion:
         if record.status is GateStatus.VERIFIED:
             return {"verified": True}
         server = self._gateway.get_server(server_id)
-        config = self._config
         job = self._jobs.job(record.cutover_job_id or "") if record.cutover_job_id else None
-        result = verify_instance(
-            self._instances().facts(record.instance_id or ""),
-            Expectations(config.allowed_subnet_ids, config.expected_security_group_ids),
-            post_launch_facts(
-                self._jobs.post_launch_actions(server_id), participant(job, server_id), CUTOVER_PHASES
-            ),
-            declared_ports(server.tags, config.app_ports_tag, config.default_app_ports),
-            self._prober,
-            config.probe_timeout_seconds,
+        result = verify_launched(
+            self._config,
+            CUTOVER_PHASES,
+            server=server,
+            facts=self._instances().facts(record.instance_id or ""),
+            participant=participant(job, server_id),
+            jobs=self._jobs,
+            prober=self._prober,
         )
         details = {"attempt": attempt, "instanceId": record.instance_id, "verdict": result.as_dict()}
         if result.state is VerdictState.PENDING:

@@ -7,7 +7,6 @@ within MGN's job quotas; the Launch Result event or the reconciler then resolves
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from mgn_pipeline.cutover.errors import CutoverLaunchFailed, CutoverStartRefused, GateStateError
@@ -16,7 +15,7 @@ from mgn_pipeline.cutover.notices import GateNotices
 from mgn_pipeline.cutover.queue import queue_fields
 from mgn_pipeline.cutover.store import GateRecord, Outbox
 from mgn_pipeline.cutover.transitions import GateTransitions
-from mgn_pipeline.jobs.mgn_jobs import MgnJobs
+from mgn_pipeline.jobs.mgn_jobs import MgnJobs, participant
 
 
 class GateLaunch:
@@ -74,9 +73,10 @@ class GateLaunch:
     def follow_launch(self, record: GateRecord) -> str:
         """The cutover job's word on this server: LAUNCHED resolves the token, FAILED fails it."""
         job = self._jobs.job(record.cutover_job_id or "")
-        status = str(participant(job, record.server_id).get("launchStatus", "UNKNOWN"))
+        entry = participant(job, record.server_id)
+        status = str(entry.get("launchStatus", "UNKNOWN"))
         if status == "LAUNCHED":
-            instance = str(participant(job, record.server_id).get("launchedEc2InstanceID") or "")
+            instance = str(entry.get("launchedEc2InstanceID") or "")
             return self._steps.resolve(
                 record,
                 GateStatus.CUTTING_OVER,
@@ -100,11 +100,3 @@ class GateLaunch:
                 {"reason": why},
             )
         return f"cutover launch in progress (job {record.cutover_job_id}: {status})"
-
-
-def participant(job: Mapping[str, Any] | None, server_id: str) -> Mapping[str, Any]:
-    """This server's entry in a job's participating servers (empty if it is not in the job)."""
-    return next(
-        (p for p in (job or {}).get("participatingServers") or [] if p.get("sourceServerID") == server_id),
-        {},
-    )

@@ -135,6 +135,14 @@ def _refusal(response: Mapping[str, Any], requested: Iterable[str]) -> JobReques
     return JobRequest(job_id=None, quota=message)
 
 
+def participant(job: Mapping[str, Any] | None, server_id: str) -> dict[str, Any]:
+    """This server's entry in a job's ``participatingServers`` (empty when it is not in the job)."""
+    for entry in (job or {}).get("participatingServers") or []:
+        if entry.get("sourceServerID") == server_id:
+            return dict(entry)
+    return {}
+
+
 def refusal_backoff_seconds(refusals: int) -> int:
     """How long a server MGN refused waits before the batcher offers it again (1, 2, 4 ... 30 min).
 

@@ -17,19 +17,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from mgn_pipeline.jobs.health_gate import HealthStatus
 from mgn_pipeline.jobs.instances import Ec2Instances
-from mgn_pipeline.jobs.mgn_jobs import MgnJobs
+from mgn_pipeline.jobs.launch_verifier import verify_launched
+from mgn_pipeline.jobs.mgn_jobs import MgnJobs, participant
 from mgn_pipeline.jobs.probe import TcpProber
 from mgn_pipeline.jobs.verification import (
     TEST_PHASES,
     Check,
     CheckState,
-    Expectations,
-    PostLaunchFacts,
     Verdict,
     VerdictState,
-    declared_ports,
-    post_launch_facts,
-    verify_instance,
 )
 from mgn_pipeline.launches.config import CleanupMode, TestLaunchConfig
 from mgn_pipeline.launches.gate import CutoverGateStarter
@@ -176,13 +172,11 @@ class TestLaunches:
         job_id = item.job_id
         assert job_id is not None  # noqa: S101 - set above
         job = self._jobs.job(job_id)
-        participant = _participant(job, server.server_id)
-        launch_status = str(participant.get("launchStatus", "UNKNOWN"))
+        entry = participant(job, server.server_id)
+        launch_status = str(entry.get("launchStatus", "UNKNOWN"))
         if item.status is LaunchStatus.LAUNCHING:
             if launch_status == "LAUNCHED":
-                instance_id = str(
-                    participant.get("launchedEc2InstanceID") or server.launched_instance_id or ""
-                )
+                instance_id = str(entry.get("launchedEc2InstanceID") or server.launched_instance_id or "")
                 if not self._queue.start_verifying(item, job_id, instance_id, now):
                     return "launch result already recorded"
                 self._record(
@@ -216,20 +210,21 @@ class TestLaunches:
                 )
             else:
                 return f"test launch in progress (job {job_id}: {launch_status})"
-        return self._verify(server, item, participant, trigger)
+        return self._verify(server, item, entry, trigger)
 
     def _verify(
         self, server: SourceServer, item: QueueItem, participant: Mapping[str, Any], trigger: Trigger
     ) -> str:
         config = self._config
         facts = self._instances().facts(item.instance_id or "")
-        result = verify_instance(
-            facts,
-            Expectations(config.allowed_subnet_ids, config.expected_security_group_ids),
-            self._post_launch(server.server_id, participant),
-            self._declared_ports(server),
-            self._prober,
-            config.probe_timeout_seconds,
+        result = verify_launched(
+            config,
+            TEST_PHASES,
+            server=server,
+            facts=facts,
+            participant=participant,
+            jobs=self._jobs,
+            prober=self._prober,
         )
         if result.state is VerdictState.PENDING:
             since = datetime.fromisoformat(item.verifying_since or self._now().isoformat())
@@ -374,13 +369,6 @@ class TestLaunches:
             ],
         )
 
-    # ================================================================== facts
-    def _post_launch(self, server_id: str, participant: Mapping[str, Any]) -> PostLaunchFacts:
-        return post_launch_facts(self._jobs.post_launch_actions(server_id), participant, TEST_PHASES)
-
-    def _declared_ports(self, server: SourceServer) -> tuple[tuple[int, ...], str | None]:
-        return declared_ports(server.tags, self._config.app_ports_tag, self._config.default_app_ports)
-
     def _record(
         self, server: SourceServer, action: str, trigger: Trigger, reason: str, details: dict[str, Any]
     ) -> None:
@@ -395,13 +383,6 @@ class TestLaunches:
             ),
             self._now(),
         )
-
-
-def _participant(job: Mapping[str, Any] | None, server_id: str) -> Mapping[str, Any]:
-    for participant in (job or {}).get("participatingServers") or []:
-        if participant.get("sourceServerID") == server_id:
-            return dict(participant)
-    return {}
 
 
 def _minutes(delta: timedelta) -> int:
