@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -33,24 +32,25 @@ from mgn_pipeline.jobs.mgn_jobs import JobRequest
 from mgn_pipeline.jobs.verification import InstanceFacts
 from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer
 from mgn_pipeline.shared.trigger import RECONCILER
+from tests.unit.fakes import (
+    START,
+    FakeAudit,
+    FakeClock,
+    FakeHealth,
+    FakeInstances,
+    FakeNotifier,
+    OpenPorts,
+    fake_aws_credentials,
+)
+from tests.unit.tables import create_table
 
 SID = "s-1234567890abcdef0"
 APPROVER = "arn:aws:iam::111122223333:role/MigrationLead"
 OUTSIDER = "arn:aws:iam::111122223333:role/Developer"
 MACHINE = "arn:aws:states:us-east-1:111122223333:stateMachine:gate"
-START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------- in-memory fakes
-class FakeClock:
-    def __init__(self) -> None:
-        self.at = START
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: int) -> None:
-        self.at += timedelta(seconds=seconds)
 
 
 class FakeGateway:
@@ -135,51 +135,6 @@ class FakeSsm:
         self.stopped.append(AutomationExecutionId)
 
 
-@dataclass
-class FakeHealth:
-    green: bool = True
-    reasons: list[str] = field(default_factory=list)
-
-    def latest_gate_status(self) -> tuple[bool, list[str]]:
-        return self.green, self.reasons
-
-
-@dataclass
-class FakeAudit:
-    records: list[Any] = field(default_factory=list)
-
-    def append(self, record: Any, at: datetime) -> str:
-        self.records.append(record)
-        return str(len(self.records))
-
-    def wave_for(self, subject: str) -> str:
-        return "wave-1"
-
-    def actions(self) -> list[str]:
-        return [r.action for r in self.records]
-
-
-@dataclass
-class FakeNotifier:
-    told: list[tuple[str, str]] = field(default_factory=list)
-
-    def tell(self, kind: str, subject: str, **parts: Any) -> None:
-        self.told.append((kind, subject))
-
-
-class FakeInstances:
-    def __init__(self, facts: InstanceFacts) -> None:
-        self.facts_of = facts
-
-    def facts(self, instance_id: str) -> InstanceFacts:
-        return self.facts_of
-
-
-class OpenPorts:
-    def is_open(self, host: str, port: int, timeout_seconds: float) -> bool:
-        return True
-
-
 # ---------------------------------------------------------------------- the gate on fakes
 @dataclass
 class Gate:
@@ -222,20 +177,10 @@ def _server(**changes: Any) -> SourceServer:
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
+    fake_aws_credentials(monkeypatch)
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName="gates",
-            KeySchema=[{"AttributeName": "serverId", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "serverId", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(dynamodb, "CutoverGateTable", "gates")
         config = CutoverConfig(
             gate_table="gates",
             health_table="health",
