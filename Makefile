@@ -39,7 +39,7 @@ TEMPLATE    := template.yaml
 PY_DIRS      = $(wildcard functions layers localcloud tests benchmarks tools mgn_pipeline_ops)
 # Test directories that exist (others are still being written).
 UNIT_DIRS    = $(wildcard tests/unit)
-INTEG_DIRS   = $(wildcard tests/integration tests/localcloud tests/onprem)
+INTEG_DIRS   = $(wildcard tests/integration tests/emulator tests/onprem)
 PYTEST      := $(PY) -m pytest
 # Whole-flow tests wait on moto's real-time Step Functions more than they compute: one worker
 # more than the cores keeps both busy.
@@ -114,8 +114,8 @@ unit: $(VENV_STAMP) ## Unit tests, sockets disabled (pytest-socket)
 	$(PYTEST) $(UNIT_DIRS) --disable-socket --allow-unix-socket
 
 .PHONY: integration
-integration: $(VENV_STAMP) ## Integration tests on the emulated AWS and loopback: tests/integration, tests/localcloud, tests/onprem
-	@test -n "$(INTEG_DIRS)" || { echo "integration: no tests/integration or tests/localcloud" >&2; exit 1; }
+integration: $(VENV_STAMP) ## Integration tests on the emulated AWS and loopback: tests/integration (whole flows), tests/emulator (the emulated AWS itself), tests/onprem
+	@test -n "$(INTEG_DIRS)" || { echo "integration: no tests/integration or tests/emulator" >&2; exit 1; }
 	$(PYTEST) $(INTEG_DIRS) -n $(INTEG_WORKERS)
 
 .PHONY: e2e

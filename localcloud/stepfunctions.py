@@ -7,7 +7,7 @@ A handler exception is answered the way Lambda answers it (``x-amz-function-erro
 an ``errorType`` payload), so ASL ``Retry``/``Catch`` match on the Python exception class name,
 e.g. ``"ErrorEquals": ["MgnThrottledError"]``.
 
-This patches moto internals (pinned: moto 5.2.5); ``tests/localcloud/test_stepfunctions.py``
+This patches moto internals (pinned: moto 5.2.5); ``tests/emulator/test_stepfunctions.py``
 covers the hook so an upgrade that breaks it fails loudly.
 """
 

@@ -17,7 +17,7 @@ assumes (the MGN closed-network checklist: flows 443/1500, endpoints, S3 policy,
 ``ClosedVpc`` holds every id, turns them into the template's parameters, and offers one switch per
 failure the health checks must catch; each switch has an undo.
 
-moto 5.2.5 limitations met here (the first and third are pinned by tests/localcloud/test_vpc.py):
+moto 5.2.5 limitations met here (the first and third are pinned by tests/emulator/test_vpc.py):
 
 * ``modify_vpc_endpoint(PrivateDnsEnabled=...)`` is accepted and ignored; the private-DNS switches fall
   back to replacing the endpoint (delete + create), so under moto the endpoint id changes.

@@ -1,4 +1,4 @@
-"""Fixtures for the localcloud tests: moto for EC2, a VPC with subnets, and an installed MGN emulator."""
+"""Fixtures for the emulator's own tests: moto for EC2, a VPC with subnets, and an installed MGN emulator."""
 
 from __future__ import annotations
 
