@@ -24,7 +24,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     gate = build_gate(clients, load_settings(CutoverSettings), extra=extra)
     if gate is None:
         raise SettingsError("CUTOVER_GATE_TABLE_NAME is not set: the cutover gate is not configured")
-    outcome = gate.on_approval_event(event)
+    outcome = gate.approval.on_approval_event(event)
     logger.info(
         "approval event bridged", extra={"outcome": outcome, "execution": event["detail"].get("ExecutionId")}
     )

@@ -234,7 +234,7 @@ def _decision(outcome: Outcome, approver: str | None) -> Decision:
 
 def _waiting_for_approval(world: Gate) -> None:
     world.at(GateStatus.OPENING)
-    world.gate.request_approval(SID, 1, "token-approval", f"{MACHINE}:{SID}-1")
+    world.gate.approval.request_approval(SID, 1, "token-approval", f"{MACHINE}:{SID}-1")
 
 
 # ---------------------------------------------------------------------- opening and readiness
@@ -258,7 +258,9 @@ def test_a_new_verified_test_reopens_a_closed_gate_as_the_next_attempt(world: Ga
 
 def test_a_parked_wait_is_resolved_only_when_network_and_replication_are_ready(world: Gate) -> None:
     world.at(GateStatus.OPENING)
-    world.gate.wait_ready(SID, 1, "token-wait", {"Error": "ReplicationNotReady", "Cause": "lag 20 min"})
+    world.gate.readiness.wait_ready(
+        SID, 1, "token-wait", {"Error": "ReplicationNotReady", "Cause": "lag 20 min"}
+    )
     assert world.status() is GateStatus.WAITING_READY
     world.health.green, world.health.reasons = False, ["mgn endpoint has no private DNS"]
     world.gateway.update(SID, replication=ReplicationState.STALLED)
@@ -275,7 +277,7 @@ def test_a_parked_wait_is_resolved_only_when_network_and_replication_are_ready(w
 
 def test_blocked_gate_tells_people_how_to_fix_it(world: Gate) -> None:
     world.at(GateStatus.WAITING_READY, reason="replication STALLED")
-    world.gate.record_blocked(SID, 1)
+    world.gate.readiness.record_blocked(SID, 1)
     assert world.status() is GateStatus.BLOCKED
     assert world.people.told == [("cutover-blocked", "Cutover gate of payments-db-01 closed: never ready")]
 
@@ -317,12 +319,12 @@ def test_an_approval_by_someone_outside_the_list_cuts_nothing_over(world: Gate) 
     assert world.sfn.results == [("failure", "token-approval", "ApproverNotAllowed")]
     assert world.people.told[-1][0] == "cutover-approval-refused"
     with pytest.raises(GateStateError):
-        world.gate.start_cutover(SID, 1, "token-cutover")
+        world.gate.launch.start_cutover(SID, 1, "token-cutover")
 
 
 def test_the_state_machine_s_own_timeout_stops_the_unanswered_approval(world: Gate) -> None:
     _waiting_for_approval(world)
-    world.gate.record_rejection(SID, 1, {"Error": "States.Timeout"})
+    world.gate.approval.record_rejection(SID, 1, {"Error": "States.Timeout"})
     assert world.status() is GateStatus.TIMED_OUT
     assert world.ssm.stopped == ["auto-1"]
     assert world.people.told[-1] == (
@@ -341,8 +343,8 @@ def _approved(world: Gate) -> None:
 
 def test_one_approval_queues_one_cutover_even_when_the_task_is_retried(world: Gate) -> None:
     _approved(world)
-    assert world.gate.start_cutover(SID, 1, "token-cutover") == {"queued": True}
-    retried = world.gate.start_cutover(SID, 1, "token-cutover-retry")
+    assert world.gate.launch.start_cutover(SID, 1, "token-cutover") == {"queued": True}
+    retried = world.gate.launch.start_cutover(SID, 1, "token-cutover-retry")
     assert retried == {"jobId": None, "queued": True, "retried": True}
     assert world.audit.actions().count("cutover-queued") == 1
     assert world.audit.records[-1].actor == APPROVER
@@ -352,7 +354,7 @@ def test_one_approval_queues_one_cutover_even_when_the_task_is_retried(world: Ga
 
 def _launching(world: Gate, launch_status: str) -> None:
     _approved(world)
-    world.gate.start_cutover(SID, 1, "token-cutover")
+    world.gate.launch.start_cutover(SID, 1, "token-cutover")
     world.store.transition(
         SID,
         1,
@@ -400,9 +402,9 @@ def test_a_result_the_execution_no_longer_waits_for_is_dropped_not_retried(world
 # ---------------------------------------------------------------------- verify, finalize, roll back
 def test_a_verified_cutover_is_finalized_once_and_people_are_told(world: Gate) -> None:
     world.at(GateStatus.LAUNCHED, instanceId="i-cutover", cutoverJobId="mgnjob-c")
-    assert world.gate.verify(SID, 1) == {"verified": True, "instanceId": "i-cutover"}
-    world.gate.finalize(SID, 1)
-    world.gate.finalize(SID, 1)
+    assert world.gate.completion.verify(SID, 1) == {"verified": True, "instanceId": "i-cutover"}
+    world.gate.completion.finalize(SID, 1)
+    world.gate.completion.finalize(SID, 1)
     assert world.jobs.writes == [("FinalizeCutover", SID)]
     assert world.status() is GateStatus.DONE
     assert world.people.told == [("cutover-done", "Cutover done: payments-db-01")]
@@ -414,9 +416,9 @@ def test_an_instance_in_the_wrong_subnet_fails_verification_and_is_not_finalized
         InstanceFacts("i-cutover", "running", "10.9.0.4", (), "subnet-other", frozenset(), "ok", "ok")
     )
     with pytest.raises(CutoverVerificationFailed, match="subnet-other"):
-        world.gate.verify(SID, 1)
+        world.gate.completion.verify(SID, 1)
     with pytest.raises(GateStateError):
-        world.gate.finalize(SID, 1)
+        world.gate.completion.finalize(SID, 1)
     assert world.jobs.writes == []
 
 
@@ -424,19 +426,21 @@ def test_rollback_reverts_the_lifecycle_then_terminates_only_this_attempt_s_inst
     world.at(GateStatus.LAUNCHED, instanceId="i-cutover", cutoverJobId="mgnjob-c")
     world.gateway.update(SID, lifecycle=LifeCycleState.CUTTING_OVER, launched_instance_id="i-cutover")
     error = {"Error": "CutoverVerificationFailed", "Cause": json.dumps({"errorMessage": "port 5432 closed"})}
-    result = world.gate.rollback(SID, 1, error)
+    result = world.gate.completion.rollback(SID, 1, error)
     assert result == {"rolledBack": True, "reason": "port 5432 closed", "terminated": "i-cutover"}
     assert world.jobs.writes == [
         ("ChangeServerLifeCycleState", "READY_FOR_CUTOVER"),
         ("TerminateTargetInstances", SID),
     ]
-    assert world.gate.rollback(SID, 1, error) == {"rolledBack": True}
+    assert world.gate.completion.rollback(SID, 1, error) == {"rolledBack": True}
     assert len(world.jobs.writes) == 2
 
 
 def test_rollback_leaves_alone_an_instance_someone_else_launched(world: Gate) -> None:
     world.at(GateStatus.LAUNCHED, instanceId="i-cutover", cutoverJobId="mgnjob-c")
     world.gateway.update(SID, launched_instance_id="i-launched-by-a-person")
-    assert world.gate.rollback(SID, 1, {"Error": "CutoverVerificationFailed"})["terminated"] is None
+    assert (
+        world.gate.completion.rollback(SID, 1, {"Error": "CutoverVerificationFailed"})["terminated"] is None
+    )
     assert world.jobs.writes == []
     assert world.status() is GateStatus.ROLLED_BACK

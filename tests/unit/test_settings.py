@@ -68,3 +68,11 @@ def test_missing_setting_names_the_variable(missing: str) -> None:
 def test_malformed_setting_is_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         load_settings(ReconcilerSettings, {**BASE, name: value})
+
+
+def test_a_launch_queue_without_a_cutover_gate_is_refused_not_run_half_wired() -> None:
+    from mgn_pipeline.composition.launches import build_test_launch_actions
+
+    settings = load_settings(ReconcilerSettings, {**BASE, "LAUNCH_QUEUE_TABLE_NAME": "launch-queue"})
+    with pytest.raises(SettingsError, match="CUTOVER_GATE_TABLE_NAME is not"):
+        build_test_launch_actions(None, settings, gate=None)  # type: ignore[arg-type]  # refused before any client

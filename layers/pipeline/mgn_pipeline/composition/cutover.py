@@ -174,7 +174,7 @@ def cutover_launcher(
     return CutoverLauncher(
         queue=CutoverQueue(clients.dynamodb, config.gate_table),
         jobs=lambda: MgnJobs(clients.mgn),
-        refuse=gate.refuse_start,
+        refuse=gate.launch.refuse_start,
         audit=_audit_trail(clients, settings.audit_table, config),
         now=now or utc_now,
         stale_claim_after=stale_claim_after,

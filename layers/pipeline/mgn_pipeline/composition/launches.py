@@ -11,7 +11,7 @@ from mgn_pipeline.jobs.instances import Ec2Instances
 from mgn_pipeline.jobs.mgn_jobs import MgnJobs
 from mgn_pipeline.jobs.probe import SocketProber, TcpProber
 from mgn_pipeline.launches.batcher import LaunchBatcher
-from mgn_pipeline.launches.gate import CutoverGateStarter, LoggingCutoverGate
+from mgn_pipeline.launches.gate import CutoverGateStarter
 from mgn_pipeline.launches.queue import LaunchQueue
 from mgn_pipeline.launches.service import TestLaunches
 from mgn_pipeline.pipeline.advance import StepAction
@@ -23,6 +23,7 @@ from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.aws.notifier import Notifier
 from mgn_pipeline.shared.aws.server_registry import ServerRegistry
 from mgn_pipeline.shared.clock import utc_now
+from mgn_pipeline.shared.errors import SettingsError
 from mgn_pipeline.shared.server import SourceServer
 from mgn_pipeline.shared.steps import PipelineStep
 
@@ -38,10 +39,16 @@ def build_test_launch_actions(
     prober: TcpProber | None = None,
     now: Callable[[], datetime] = utc_now,
 ) -> dict[PipelineStep, StepAction]:
-    """START_TEST and VERIFY_TEST, or nothing when the stack has no launch queue."""
+    """START_TEST and VERIFY_TEST, or nothing when the stack has no launch queue. ``gate`` opens the
+    cutover gate of a server whose test passed: a launch queue without one is a misconfiguration."""
     config = settings.test_launch()
     if config is None:
         return {}
+    if gate is None:
+        raise SettingsError(
+            "LAUNCH_QUEUE_TABLE_NAME is set but CUTOVER_GATE_TABLE_NAME is not: a server whose test"
+            " passes would have no cutover gate to open (the template sets both)"
+        )
     policy = settings.launch_policy()
     gateway = MgnGateway(clients.mgn)
 
@@ -66,7 +73,7 @@ def build_test_launch_actions(
             clients.dynamodb, config.health_table or "missing-health-table", config.health_max_age, now
         ),
         prober=prober or SocketProber(),
-        gate=gate or LoggingCutoverGate(),
+        gate=gate,
         audit=AuditTrail(
             clients.dynamodb,
             settings.audit_table,

@@ -35,7 +35,7 @@ class CutoverLauncher:
     ) -> None:
         self._queue = queue
         self._jobs = jobs
-        # Fails the gate's waiting task (CutoverStartRefused): CutoverGate.refuse_start.
+        # Fails the gate's waiting task (CutoverStartRefused): GateLaunch.refuse_start.
         self._refuse = refuse
         self._audit = audit
         self._now = now

@@ -1,16 +1,14 @@
-"""The cutover gate: the state machine's tasks, the approval bridge, and ``follow`` (events, reconciler).
+"""The cutover gate: its parts, and ``follow``, the one entry for events and the reconciler.
 
 Every entry point reads the gate record and continues from where it is, with conditional
 transitions (``store``), so a duplicated event, a lost one caught later by the reconciler, and a
-retried task all make each step once. The work is done by one part per stage: ``readiness``
-(open, wait until ready), ``approval`` (ask, apply the decision), ``launching`` (queue the cutover,
-follow its job) and ``completion`` (verify, finalize, archive, roll back).
+retried task all make each step once. The work is done by one part per stage, which the state
+machine's tasks (``tasks``) and the approval bridge call directly: ``readiness`` (open, wait until
+ready), ``approval`` (ask, apply the decision), ``launching`` (queue the cutover, follow its job) and
+``completion`` (verify, finalize, archive, roll back).
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
 
 from mgn_pipeline.cutover.approval import GateApproval
 from mgn_pipeline.cutover.completion import GateCompletion
@@ -45,64 +43,9 @@ class CutoverGate:
     def waves(self) -> WaveApprovals | None:
         return self.approval.waves
 
-    # ------------------------------------------------------------------ opening (CutoverGateStarter)
     def start(self, server_id: str, test_job_id: str | None) -> None:
-        """Open the gate after a verified test; a repeat does nothing."""
+        """``CutoverGateStarter``: open the gate after a verified test; a repeat does nothing."""
         self.readiness.open(server_id, test_job_id, reopen=False)
-
-    def open(self, server_id: str, test_job_id: str | None, *, reopen: bool) -> str:
-        return self.readiness.open(server_id, test_job_id, reopen=reopen)
-
-    # ------------------------------------------------------------------ the state machine's tasks
-    def precheck(self, server_id: str, attempt: int) -> dict[str, Any]:
-        return self.readiness.precheck(server_id, attempt)
-
-    def wait_ready(
-        self, server_id: str, attempt: int, token: str, error: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        return self.readiness.wait_ready(server_id, attempt, token, error)
-
-    def request_approval(
-        self, server_id: str, attempt: int, token: str, execution_arn: str
-    ) -> dict[str, Any]:
-        return self.approval.request_approval(server_id, attempt, token, execution_arn)
-
-    def record_rejection(self, server_id: str, attempt: int, error: Mapping[str, Any]) -> dict[str, Any]:
-        return self.approval.record_rejection(server_id, attempt, error)
-
-    def recheck(self, server_id: str, attempt: int) -> dict[str, Any]:
-        return self.readiness.recheck(server_id, attempt)
-
-    def withdraw_approval(self, server_id: str, attempt: int) -> dict[str, Any]:
-        return self.readiness.withdraw_approval(server_id, attempt)
-
-    def start_cutover(self, server_id: str, attempt: int, token: str) -> dict[str, Any]:
-        return self.launch.start_cutover(server_id, attempt, token)
-
-    def refuse_start(self, server_id: str, attempt: int, why: str) -> str:
-        return self.launch.refuse_start(server_id, attempt, why)
-
-    def verify(self, server_id: str, attempt: int) -> dict[str, Any]:
-        return self.completion.verify(server_id, attempt)
-
-    def finalize(self, server_id: str, attempt: int) -> dict[str, Any]:
-        return self.completion.finalize(server_id, attempt)
-
-    def archive(self, server_id: str, attempt: int) -> dict[str, Any]:
-        return self.completion.archive(server_id, attempt)
-
-    def rollback(self, server_id: str, attempt: int, error: Mapping[str, Any]) -> dict[str, Any]:
-        return self.completion.rollback(server_id, attempt, error)
-
-    def record_blocked(self, server_id: str, attempt: int) -> dict[str, Any]:
-        return self.readiness.record_blocked(server_id, attempt)
-
-    def record_failure(self, server_id: str, attempt: int, error: Mapping[str, Any]) -> dict[str, Any]:
-        return self.completion.record_failure(server_id, attempt, error)
-
-    # ------------------------------------------------------------------ the approval bridge
-    def on_approval_event(self, event: Mapping[str, Any]) -> str:
-        return self.approval.on_approval_event(event)
 
     # ------------------------------------------------------------------ follow (events, reconciler)
     def follow(self, server: SourceServer, trigger: Trigger) -> str:
@@ -110,7 +53,7 @@ class CutoverGate:
         record = self._store.get(server.server_id)
         if record is None:
             if server.lifecycle is LifeCycleState.READY_FOR_CUTOVER and server.last_test_job_id:
-                return self.open(server.server_id, server.last_test_job_id, reopen=False)
+                return self.readiness.open(server.server_id, server.last_test_job_id, reopen=False)
             return "no cutover gate"
         if record.outbox is not None:
             self._steps.deliver(record)
@@ -130,7 +73,7 @@ class CutoverGate:
                 None,
                 record.test_job_id,
             ):
-                return self.open(server.server_id, server.last_test_job_id, reopen=False)
+                return self.readiness.open(server.server_id, server.last_test_job_id, reopen=False)
             return f"cutover gate closed: {record.status.value}"
         if record.status is GateStatus.OPENING and record.execution_arn is None:
             return self.readiness.start_execution(record)

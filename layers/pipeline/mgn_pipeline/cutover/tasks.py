@@ -1,4 +1,5 @@
-"""The state machine's Lambda tasks: one function, the task named in the payload."""
+"""The state machine's Lambda tasks: one function, the task named in the payload, run by the gate's part
+for that stage."""
 
 from __future__ import annotations
 
@@ -39,30 +40,31 @@ def run_task(gate: CutoverGate, event: Mapping[str, Any]) -> dict[str, Any]:
     token = str(event.get("token") or "")
     if task in {"wait-ready", "request-approval", "start-cutover"} and not token:
         raise InvalidEventError(f"task {task} needs the task token")
+    ready, approval, launch, done = gate.readiness, gate.approval, gate.launch, gate.completion
     match task:
         case "precheck":
-            return gate.precheck(server_id, attempt)
+            return ready.precheck(server_id, attempt)
         case "wait-ready":
-            return gate.wait_ready(server_id, attempt, token, error)
+            return ready.wait_ready(server_id, attempt, token, error)
         case "request-approval":
-            return gate.request_approval(server_id, attempt, token, str(event.get("executionArn") or ""))
+            return approval.request_approval(server_id, attempt, token, str(event.get("executionArn") or ""))
         case "record-rejection":
-            return gate.record_rejection(server_id, attempt, error)
+            return approval.record_rejection(server_id, attempt, error)
         case "recheck":
-            return gate.recheck(server_id, attempt)
+            return ready.recheck(server_id, attempt)
         case "withdraw-approval":
-            return gate.withdraw_approval(server_id, attempt)
+            return ready.withdraw_approval(server_id, attempt)
         case "start-cutover":
-            return gate.start_cutover(server_id, attempt, token)
+            return launch.start_cutover(server_id, attempt, token)
         case "verify":
-            return gate.verify(server_id, attempt)
+            return done.verify(server_id, attempt)
         case "finalize":
-            return gate.finalize(server_id, attempt)
+            return done.finalize(server_id, attempt)
         case "archive":
-            return gate.archive(server_id, attempt)
+            return done.archive(server_id, attempt)
         case "rollback":
-            return gate.rollback(server_id, attempt, error)
+            return done.rollback(server_id, attempt, error)
         case "record-blocked":
-            return gate.record_blocked(server_id, attempt)
+            return ready.record_blocked(server_id, attempt)
         case _:
-            return gate.record_failure(server_id, attempt, error)
+            return done.record_failure(server_id, attempt, error)
