@@ -3,15 +3,29 @@ EC2's facts about an instance, the application ports. Each keeps what it was ask
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from mgn_pipeline.jobs.mgn_jobs import JobRequest
 from mgn_pipeline.jobs.verification import InstanceFacts
+from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer
 
 START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def source_server(server_id: str, **changes: Any) -> SourceServer:
+    """A replicating source server as MGN describes it; ``changes`` override any field."""
+    server = SourceServer(
+        server_id=server_id,
+        arn=f"arn:aws:mgn:us-east-1:111122223333:source-server/{server_id}",
+        lifecycle=LifeCycleState.READY_FOR_TEST,
+        replication=ReplicationState.CONTINUOUS,
+        is_archived=False,
+    )
+    return replace(server, **changes)
 
 
 def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,3 +92,39 @@ class FakeInstances:
 class OpenPorts:
     def is_open(self, host: str, port: int, timeout_seconds: float) -> bool:
         return True
+
+
+@dataclass
+class FakeJobs:
+    """MGN's jobs: what a job says about each server, and every write the gate made."""
+
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    writes: list[tuple[str, str]] = field(default_factory=list)
+    failure: str = "LAUNCH_FAILED: subnet has no free addresses"
+    terminate_answer: JobRequest = field(default_factory=lambda: JobRequest(job_id="mgnjob-terminate"))
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        return self.jobs.get(job_id)
+
+    def failure_reasons(self, job_id: str, server_id: str) -> list[str]:
+        return [self.failure]
+
+    def post_launch_actions(self, server_id: str) -> dict[str, Any]:
+        return {}
+
+    def change_lifecycle(self, server_id: str, state: str) -> None:
+        self.writes.append(("ChangeServerLifeCycleState", state))
+
+    @property
+    def lifecycle_changes(self) -> list[str]:
+        return [state for operation, state in self.writes if operation == "ChangeServerLifeCycleState"]
+
+    def terminate_target_instances(self, server_ids: list[str], tags: dict[str, str]) -> JobRequest:
+        self.writes.append(("TerminateTargetInstances", ",".join(server_ids)))
+        return self.terminate_answer
+
+    def finalize_cutover(self, server_id: str) -> None:
+        self.writes.append(("FinalizeCutover", server_id))
+
+    def mark_as_archived(self, server_id: str) -> None:
+        self.writes.append(("MarkAsArchived", server_id))

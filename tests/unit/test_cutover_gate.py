@@ -7,14 +7,11 @@ The whole flow (state machine, events, reconciler, emulated MGN) is tests/integr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from mgn_pipeline.cutover.approval import GateApproval
 from mgn_pipeline.cutover.completion import GateCompletion
@@ -28,7 +25,6 @@ from mgn_pipeline.cutover.readiness import GateReadiness
 from mgn_pipeline.cutover.service import CutoverGate
 from mgn_pipeline.cutover.store import GateStore
 from mgn_pipeline.cutover.transitions import GateTransitions
-from mgn_pipeline.jobs.mgn_jobs import JobRequest
 from mgn_pipeline.jobs.verification import InstanceFacts
 from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer
 from mgn_pipeline.shared.trigger import RECONCILER
@@ -38,9 +34,10 @@ from tests.unit.fakes import (
     FakeClock,
     FakeHealth,
     FakeInstances,
+    FakeJobs,
     FakeNotifier,
     OpenPorts,
-    fake_aws_credentials,
+    source_server,
 )
 from tests.unit.tables import create_table
 
@@ -66,37 +63,6 @@ class FakeGateway:
 
     def update(self, server_id: str, **changes: Any) -> None:
         self.servers[server_id] = replace(self.servers[server_id], **changes)
-
-
-@dataclass
-class FakeJobs:
-    """MGN's jobs: what a job says about each server, and every write the gate made."""
-
-    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    writes: list[tuple[str, str]] = field(default_factory=list)
-    terminate_answer: JobRequest = field(default_factory=lambda: JobRequest(job_id="mgnjob-terminate"))
-
-    def job(self, job_id: str) -> dict[str, Any] | None:
-        return self.jobs.get(job_id)
-
-    def failure_reasons(self, job_id: str, server_id: str) -> list[str]:
-        return ["LAUNCH_FAILED: subnet has no free addresses"]
-
-    def post_launch_actions(self, server_id: str) -> dict[str, Any]:
-        return {}
-
-    def change_lifecycle(self, server_id: str, state: str) -> None:
-        self.writes.append(("ChangeServerLifeCycleState", state))
-
-    def terminate_target_instances(self, server_ids: list[str], tags: dict[str, str]) -> JobRequest:
-        self.writes.append(("TerminateTargetInstances", ",".join(server_ids)))
-        return self.terminate_answer
-
-    def finalize_cutover(self, server_id: str) -> None:
-        self.writes.append(("FinalizeCutover", server_id))
-
-    def mark_as_archived(self, server_id: str) -> None:
-        self.writes.append(("MarkAsArchived", server_id))
 
 
 @dataclass
@@ -162,70 +128,59 @@ class Gate:
 
 
 def _server(**changes: Any) -> SourceServer:
-    server = SourceServer(
-        server_id=SID,
-        arn=f"arn:aws:mgn:us-east-1:111122223333:source-server/{SID}",
-        lifecycle=LifeCycleState.READY_FOR_CUTOVER,
-        replication=ReplicationState.CONTINUOUS,
-        is_archived=False,
-        hostname="payments-db-01",
-        lag_duration="PT5S",
-        last_test_job_id="mgnjob-test",
-    )
-    return replace(server, **changes)
+    ready = {
+        "lifecycle": LifeCycleState.READY_FOR_CUTOVER,
+        "hostname": "payments-db-01",
+        "lag_duration": "PT5S",
+        "last_test_job_id": "mgnjob-test",
+    }
+    return source_server(SID, **{**ready, **changes})
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
-    fake_aws_credentials(monkeypatch)
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        create_table(dynamodb, "CutoverGateTable", "gates")
-        config = CutoverConfig(
-            gate_table="gates",
-            health_table="health",
-            state_machine_arn=MACHINE,
-            approval_document="approve-cutover",
-            approval_topic_arn="arn:aws:sns:us-east-1:111122223333:approvals",
-            approvers=(APPROVER,),
-            account_id="111122223333",
-            allowed_subnet_ids=frozenset({"subnet-launch"}),
-        )
-        clock, gateway, jobs = FakeClock(), FakeGateway(_server()), FakeJobs()
-        sfn, ssm, health, audit, people = (
-            FakeStepFunctions(),
-            FakeSsm(),
-            FakeHealth(),
-            FakeAudit(),
-            FakeNotifier(),
-        )
-        store = GateStore(dynamodb, "gates")
-        steps = GateTransitions(store=store, stepfunctions=lambda: sfn, now=clock)
-        notices = GateNotices(audit=audit, notifier=lambda: people, gateway=gateway, now=clock)  # type: ignore[arg-type]
-        instance = InstanceFacts(
-            "i-cutover", "running", "10.0.2.15", (), "subnet-launch", frozenset(), "ok", "ok"
-        )
-        gate = CutoverGate(
+def world(dynamodb: Any) -> Gate:
+    create_table(dynamodb, "CutoverGateTable", "gates")
+    config = CutoverConfig(
+        gate_table="gates",
+        health_table="health",
+        state_machine_arn=MACHINE,
+        approval_document="approve-cutover",
+        approval_topic_arn="arn:aws:sns:us-east-1:111122223333:approvals",
+        approvers=(APPROVER,),
+        account_id="111122223333",
+        allowed_subnet_ids=frozenset({"subnet-launch"}),
+    )
+    clock, gateway, jobs = FakeClock(), FakeGateway(_server()), FakeJobs()
+    sfn, ssm, health, audit, people = (
+        FakeStepFunctions(),
+        FakeSsm(),
+        FakeHealth(),
+        FakeAudit(),
+        FakeNotifier(),
+    )
+    store = GateStore(dynamodb, "gates")
+    steps = GateTransitions(store=store, stepfunctions=lambda: sfn, now=clock)
+    notices = GateNotices(audit=audit, notifier=lambda: people, gateway=gateway, now=clock)  # type: ignore[arg-type]
+    instance = InstanceFacts(
+        "i-cutover", "running", "10.0.2.15", (), "subnet-launch", frozenset(), "ok", "ok"
+    )
+    gate = CutoverGate(
+        steps=steps,
+        readiness=GateReadiness(steps=steps, gateway=gateway, health=health, notices=notices, config=config),  # type: ignore[arg-type]
+        approval=GateApproval(steps=steps, gateway=gateway, ssm=lambda: ssm, notices=notices, config=config),  # type: ignore[arg-type]
+        launch=GateLaunch(steps=steps, jobs=jobs, notices=notices),  # type: ignore[arg-type]
+        completion=GateCompletion(
             steps=steps,
-            readiness=GateReadiness(
-                steps=steps, gateway=gateway, health=health, notices=notices, config=config
-            ),  # type: ignore[arg-type]
-            approval=GateApproval(
-                steps=steps, gateway=gateway, ssm=lambda: ssm, notices=notices, config=config
-            ),  # type: ignore[arg-type]
-            launch=GateLaunch(steps=steps, jobs=jobs, notices=notices),  # type: ignore[arg-type]
-            completion=GateCompletion(
-                steps=steps,
-                queue=CutoverQueue(dynamodb, "gates"),
-                gateway=gateway,  # type: ignore[arg-type]
-                jobs=jobs,  # type: ignore[arg-type]
-                instances=lambda: FakeInstances(instance),  # type: ignore[arg-type,return-value]
-                prober=OpenPorts(),
-                notices=notices,
-                config=config,
-            ),
-        )
-        yield Gate(gate, store, clock, gateway, jobs, sfn, ssm, health, audit, people)
+            queue=CutoverQueue(dynamodb, "gates"),
+            gateway=gateway,  # type: ignore[arg-type]
+            jobs=jobs,  # type: ignore[arg-type]
+            instances=lambda: FakeInstances(instance),  # type: ignore[arg-type,return-value]
+            prober=OpenPorts(),
+            notices=notices,
+            config=config,
+        ),
+    )
+    return Gate(gate, store, clock, gateway, jobs, sfn, ssm, health, audit, people)
 
 
 def _decision(outcome: Outcome, approver: str | None) -> Decision:

@@ -7,14 +7,11 @@ tests/integration/test_test_launches.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from mgn_pipeline.cutover.config import MAX_CUTOVER_REFUSALS
 from mgn_pipeline.cutover.launcher import CutoverLauncher
@@ -28,7 +25,7 @@ from mgn_pipeline.launches.errors import LaunchBatchIncompleteError
 from mgn_pipeline.launches.model import LaunchStatus
 from mgn_pipeline.launches.queue import LaunchQueue
 from mgn_pipeline.shared.errors import PipelineError
-from tests.unit.fakes import START, FakeAudit, fake_aws_credentials
+from tests.unit.fakes import START, FakeAudit
 from tests.unit.tables import create_table
 
 SERVERS = [f"s-{i:017x}" for i in range(1, 4)]
@@ -97,53 +94,50 @@ class World:
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    fake_aws_credentials(monkeypatch)
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        create_table(dynamodb, "LaunchQueueTable", "launch-queue")
-        create_table(dynamodb, "CutoverGateTable", "gates")
-        clock = [START]
-        mgn, audit, refused, made = FakeMgnJobs(), FakeAudit(), [], []
+def world(dynamodb: Any) -> World:
+    create_table(dynamodb, "LaunchQueueTable", "launch-queue")
+    create_table(dynamodb, "CutoverGateTable", "gates")
+    clock = [START]
+    mgn, audit, refused, made = FakeMgnJobs(), FakeAudit(), [], []
 
-        def jobs() -> FakeMgnJobs:
-            made.append(1)
-            return mgn
+    def jobs() -> FakeMgnJobs:
+        made.append(1)
+        return mgn
 
-        def refuse(sid: str, attempt: int, why: str) -> str:
-            refused.append((sid, attempt, why))
-            return "refused"
+    def refuse(sid: str, attempt: int, why: str) -> str:
+        refused.append((sid, attempt, why))
+        return "refused"
 
-        config = TestLaunchConfig(
-            queue_table="launch-queue", health_table="health", allowed_subnet_ids=frozenset()
-        )
-        cutovers = CutoverLauncher(
-            queue=CutoverQueue(dynamodb, "gates"),
-            jobs=jobs,  # type: ignore[arg-type]
-            refuse=refuse,
-            audit=audit,  # type: ignore[arg-type]
-            now=lambda: clock[0],
-        )
-        ids = iter(f"claim-{i}" for i in range(1000))
-        batcher = LaunchBatcher(
-            queue=LaunchQueue(dynamodb, "launch-queue"),
-            jobs=jobs,  # type: ignore[arg-type]
-            audit=audit,  # type: ignore[arg-type]
-            config=config,
-            now=lambda: clock[0],
-            new_id=lambda: next(ids),
-            cutovers=cutovers,
-        )
-        yield World(
-            batcher,
-            LaunchQueue(dynamodb, "launch-queue"),
-            GateStore(dynamodb, "gates"),
-            mgn,
-            audit,
-            refused,
-            made,
-            clock,
-        )
+    config = TestLaunchConfig(
+        queue_table="launch-queue", health_table="health", allowed_subnet_ids=frozenset()
+    )
+    cutovers = CutoverLauncher(
+        queue=CutoverQueue(dynamodb, "gates"),
+        jobs=jobs,  # type: ignore[arg-type]
+        refuse=refuse,
+        audit=audit,  # type: ignore[arg-type]
+        now=lambda: clock[0],
+    )
+    ids = iter(f"claim-{i}" for i in range(1000))
+    batcher = LaunchBatcher(
+        queue=LaunchQueue(dynamodb, "launch-queue"),
+        jobs=jobs,  # type: ignore[arg-type]
+        audit=audit,  # type: ignore[arg-type]
+        config=config,
+        now=lambda: clock[0],
+        new_id=lambda: next(ids),
+        cutovers=cutovers,
+    )
+    return World(
+        batcher,
+        LaunchQueue(dynamodb, "launch-queue"),
+        GateStore(dynamodb, "gates"),
+        mgn,
+        audit,
+        refused,
+        made,
+        clock,
+    )
 
 
 def test_an_idle_run_makes_no_mgn_client_and_no_mgn_call(world: World) -> None:

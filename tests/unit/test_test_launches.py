@@ -6,14 +6,11 @@ in-memory DynamoDB (moto); MGN, EC2, the health gate and the gate are in-memory 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from mgn_pipeline.jobs.verification import InstanceFacts
 from mgn_pipeline.launches.config import CleanupMode, TestLaunchConfig
@@ -27,32 +24,15 @@ from tests.unit.fakes import (
     FakeClock,
     FakeHealth,
     FakeInstances,
+    FakeJobs,
     FakeNotifier,
     OpenPorts,
-    fake_aws_credentials,
+    source_server,
 )
 from tests.unit.tables import create_table
 
 SID = "s-00000000000000001"
 RUNNING = InstanceFacts("i-test", "running", "10.0.2.9", (), "subnet-launch", frozenset(), "ok", "ok")
-
-
-@dataclass
-class FakeJobs:
-    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    lifecycle_changes: list[str] = field(default_factory=list)
-
-    def job(self, job_id: str) -> dict[str, Any] | None:
-        return self.jobs.get(job_id)
-
-    def failure_reasons(self, job_id: str, server_id: str) -> list[str]:
-        return ["LAUNCH_FAILED: InsufficientInstanceCapacity"]
-
-    def post_launch_actions(self, server_id: str) -> dict[str, Any]:
-        return {}
-
-    def change_lifecycle(self, server_id: str, state: str) -> None:
-        self.lifecycle_changes.append(state)
 
 
 @dataclass
@@ -99,49 +79,41 @@ class World:
 
 
 def _server(**changes: Any) -> SourceServer:
-    server = SourceServer(
-        server_id=SID,
-        arn=f"arn:aws:mgn:us-east-1:111122223333:source-server/{SID}",
-        lifecycle=LifeCycleState.READY_FOR_TEST,
-        replication=ReplicationState.CONTINUOUS,
-        is_archived=False,
-        hostname="erp-app-01",
-        tags={"wave": "w1"},
-    )
-    return replace(server, **changes)
+    return source_server(SID, **{"hostname": "erp-app-01", "tags": {"wave": "w1"}, **changes})
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    fake_aws_credentials(monkeypatch)
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        create_table(dynamodb, "LaunchQueueTable", "launch-queue")
-        config = TestLaunchConfig(
-            queue_table="launch-queue",
-            health_table="health",
-            allowed_subnet_ids=frozenset({"subnet-launch"}),
-            max_attempts=2,
-            cleanup=CleanupMode.TERMINATE,
-        )
-        jobs, health, instances = FakeJobs(), FakeHealth(), FakeInstances(RUNNING)
-        gate, audit, people, clock, scope = FakeGate(), FakeAudit(), FakeNotifier(), FakeClock(), {SID}
-        queue = LaunchQueue(dynamodb, "launch-queue")
-        launches = TestLaunches(
-            queue=queue,
-            jobs=jobs,  # type: ignore[arg-type]
-            instances=lambda: instances,  # type: ignore[arg-type,return-value]
-            health=health,
-            prober=OpenPorts(),
-            gate=gate,
-            audit=audit,  # type: ignore[arg-type]
-            notifier=lambda: people,  # type: ignore[arg-type,return-value]
-            config=config,
-            launch_blocked=lambda server: [],
-            in_scope=lambda server: server.server_id in scope,
-            now=clock,
-        )
-        yield World(launches, queue, jobs, health, instances, gate, audit, people, clock, scope)
+def world(dynamodb: Any) -> World:
+    create_table(dynamodb, "LaunchQueueTable", "launch-queue")
+    config = TestLaunchConfig(
+        queue_table="launch-queue",
+        health_table="health",
+        allowed_subnet_ids=frozenset({"subnet-launch"}),
+        max_attempts=2,
+        cleanup=CleanupMode.TERMINATE,
+    )
+    jobs, health, instances = (
+        FakeJobs(failure="LAUNCH_FAILED: InsufficientInstanceCapacity"),
+        FakeHealth(),
+        FakeInstances(RUNNING),
+    )
+    gate, audit, people, clock, scope = FakeGate(), FakeAudit(), FakeNotifier(), FakeClock(), {SID}
+    queue = LaunchQueue(dynamodb, "launch-queue")
+    launches = TestLaunches(
+        queue=queue,
+        jobs=jobs,  # type: ignore[arg-type]
+        instances=lambda: instances,  # type: ignore[arg-type,return-value]
+        health=health,
+        prober=OpenPorts(),
+        gate=gate,
+        audit=audit,  # type: ignore[arg-type]
+        notifier=lambda: people,  # type: ignore[arg-type,return-value]
+        config=config,
+        launch_blocked=lambda server: [],
+        in_scope=lambda server: server.server_id in scope,
+        now=clock,
+    )
+    return World(launches, queue, jobs, health, instances, gate, audit, people, clock, scope)
 
 
 def test_a_server_outside_the_migration_scope_is_never_queued(world: World) -> None:
