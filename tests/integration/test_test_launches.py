@@ -154,6 +154,7 @@ def wire_test_launches(monkeypatch: Any, prober: Any, gate: Any, now: Callable[[
     original = composition.build_pipeline
 
     def build(clients: Any, settings: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cutover_gate", gate)  # these stacks have no gate table
         pipeline = original(clients, settings, *args, **kwargs)
         actions = build_test_launch_actions(
             clients, load_settings(PipelineSettings), gate=gate, prober=prober, now=now
