@@ -7,7 +7,7 @@ from typing import Any
 
 from mgn_pipeline.composition.pipeline import build_pipeline
 from mgn_pipeline.pipeline.idempotency import once_per_event
-from mgn_pipeline.pipeline.mgn_events import handle_mgn_event
+from mgn_pipeline.pipeline.mgn_events import handle_mgn_event, is_own_echo
 from mgn_pipeline.shared.aws.clients import AwsClients
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.events import parse_mgn_event
@@ -26,6 +26,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> list[dict[str, Any]]:
     settings = load_settings(MgnEventSettings)
     # A malformed event raises InvalidEventError here: never acted on, it ends in the DLQ.
     mgn_event = parse_mgn_event(event)
+    if is_own_echo(mgn_event):
+        return []  # before the idempotency record: an echo costs no read and no write
     pipeline = build_pipeline(clients, settings)
     return once_per_event(
         event,

@@ -97,3 +97,14 @@ def test_cloudtrail_from_another_service_is_refused() -> None:
     raw["detail"]["eventSource"] = "ec2.amazonaws.com"
     with pytest.raises(InvalidEventError):
         parse_mgn_event(raw)
+
+
+def test_the_pipeline_s_own_call_is_known_by_its_user_agent() -> None:
+    own = parse_mgn_event(load_event("cloudtrail-start-test-by-pipeline.json"))
+    person = parse_mgn_event(load_event("cloudtrail-start-test.json"))
+    assert own.own_call and not person.own_call
+    assert own.server_ids == person.server_ids
+
+
+def test_service_events_are_never_own_calls() -> None:
+    assert not parse_mgn_event(load_event("mgn-lifecycle-ready-for-test.json")).own_call

@@ -12,7 +12,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-HEALTH_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2})
+from mgn_pipeline.shared.user_agent import PIPELINE_USER_AGENT
+
+HEALTH_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "max_attempts": 2},
+    user_agent_extra=PIPELINE_USER_AGENT,
+)
 
 
 class HealthClients:

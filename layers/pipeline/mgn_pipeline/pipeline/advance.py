@@ -49,9 +49,10 @@ class Pipeline:
         """``guards`` run for every server with work ahead, before its step's action: they keep
         invariants (private replication settings) that must hold whatever the step.
 
-        Guards cost reads (MGN, EC2) per server. They always run when something happened (an
-        event, an API call, a state change); a periodic sweep runs them only when the last check
-        is older than ``guard_recheck``, so a quiet wave is not polled every few minutes.
+        Guards cost reads (MGN, EC2) per server, so they run when the settings may have changed:
+        the first time the pipeline sees a server, after an API call someone else made, and
+        otherwise once the last check is older than ``guard_recheck``. A state change MGN reports
+        does not touch the settings, and a quiet wave is not polled every few minutes.
         """
         self._registry = registry
         self._guard_recheck = guard_recheck
@@ -107,7 +108,7 @@ class Pipeline:
         return Advance(server.server_id, step, recorded, outcome)
 
     def _guards_due(self, observation: Observation, trigger: Trigger, now: datetime) -> bool:
-        if not trigger.periodic or observation.written or observation.previous is None:
+        if trigger.settings_may_have_changed or observation.previous is None:
             return True
         checked = observation.previous.guards_checked_at
         return checked is None or now - datetime.fromisoformat(checked) >= self._guard_recheck

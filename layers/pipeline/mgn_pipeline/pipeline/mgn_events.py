@@ -22,9 +22,27 @@ TEMPLATE_CALLS = frozenset(
 )
 
 
+def is_own_echo(event: MgnEvent) -> bool:
+    """The CloudTrail record of a call the pipeline made itself: it says nothing the pipeline does
+    not know (the state change it causes comes as MGN's own event, or the reconciler sees it)."""
+    if not event.own_call:
+        return False
+    logger.info(
+        "the pipeline's own API call; nothing new to read",
+        extra={"event_id": event.event_id, "api_call": event.api_call, "server_ids": list(event.server_ids)},
+    )
+    metrics.add_metric(name="OwnCallEchoesSkipped", unit=MetricUnit.Count, value=1)
+    return True
+
+
 def handle_mgn_event(event: MgnEvent, gateway: MgnGateway, pipeline: Pipeline) -> list[Advance]:
     logger.append_keys(event_id=event.event_id, trigger=event.trigger)
-    trigger = Trigger(event.trigger, actor=event.actor, event_id=event.event_id)
+    trigger = Trigger(
+        event.trigger,
+        actor=event.actor,
+        event_id=event.event_id,
+        settings_may_have_changed=event.is_api_call and not event.own_call,
+    )
     if not event.is_known:
         # MGN adds detail-types without notice: record that we saw one, act on nothing.
         logger.warning("unknown MGN detail-type; not acted on", extra={"detail_type": event.detail_type})

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mgn_pipeline.shared.errors import InvalidEventError
+from mgn_pipeline.shared.user_agent import PIPELINE_USER_AGENT
 
 MGN_SOURCE = "aws.mgn"
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
@@ -47,6 +48,8 @@ class MgnEvent:
     # CloudTrail only: the API call and who made it.
     api_call: str | None = None
     actor: str | None = None
+    # CloudTrail only: the call was the pipeline's own (its User-Agent says so).
+    own_call: bool = False
 
     @property
     def is_api_call(self) -> bool:
@@ -125,6 +128,7 @@ def _parse_api_call(event_id: str, time: str, detail: Mapping[str, Any]) -> MgnE
         server_ids=tuple(dict.fromkeys(named)),
         api_call=api_call,
         actor=str(actor) if actor else None,
+        own_call=PIPELINE_USER_AGENT in str(detail.get("userAgent") or ""),
     )
 
 

@@ -14,10 +14,13 @@ class Trigger:
     event_id: str | None = None
     # A periodic sweep (the reconciler), as opposed to a sign that something changed.
     periodic: bool = False
+    # Someone other than the pipeline may have changed a server's settings (a CloudTrail write by
+    # another principal, a deployment): the guards check them now, not at the next recheck.
+    settings_may_have_changed: bool = False
 
     def __str__(self) -> str:
         return self.label
 
 
 RECONCILER = Trigger("reconciler", periodic=True)
-DEPLOYMENT = Trigger("deployment")
+DEPLOYMENT = Trigger("deployment", settings_may_have_changed=True)

@@ -13,8 +13,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from mgn_pipeline.shared.user_agent import PIPELINE_USER_AGENT
+
 # Standard retry mode backs off on throttling, conflicts are not retried by the SDK.
-AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
+AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, user_agent_extra=PIPELINE_USER_AGENT)
 
 
 class AwsClients:

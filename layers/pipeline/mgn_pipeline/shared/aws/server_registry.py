@@ -107,6 +107,9 @@ class ServerRegistry:
             "updatedAt": {"S": timestamp},
             "version": {"N": str(0 if current is None else current.version + 1)},
         }
+        if current is not None and current.guards_checked_at:
+            # A state change does not touch the settings: when they were last checked still holds.
+            item["guardsCheckedAt"] = {"S": current.guards_checked_at}
         condition: dict[str, Any]
         if current is None:
             condition = {"ConditionExpression": "attribute_not_exists(serverId)"}

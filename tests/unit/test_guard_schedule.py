@@ -1,0 +1,68 @@
+"""When the settings guards run: they read MGN and EC2 for every server they check, so they run when
+the settings may have changed (first sight, a write by someone else, a deployment) and otherwise once
+per recheck interval, not on every event. The registry is the real one on an in-memory DynamoDB."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from mgn_pipeline.pipeline.advance import Pipeline
+from mgn_pipeline.shared.aws.server_registry import ServerRegistry
+from mgn_pipeline.shared.server import LifeCycleState, ReplicationState
+from mgn_pipeline.shared.trigger import DEPLOYMENT, RECONCILER, Trigger
+from tests.unit.fakes import FakeClock, source_server
+from tests.unit.tables import create_table
+
+SID = "s-00000000000000009"
+STATE_CHANGE = Trigger("event:MGN Source Server Data Replication Stalled Change:NOT_STALLED")
+PERSON_WROTE = Trigger(
+    "cloudtrail:UpdateReplicationConfiguration",
+    actor="arn:aws:sts::111122223333:assumed-role/MigrationOperator/jdoe",
+    settings_may_have_changed=True,
+)
+
+
+@pytest.fixture
+def checked(dynamodb: Any) -> tuple[Pipeline, list[str], FakeClock]:
+    create_table(dynamodb, "ServersTable", "servers")
+    clock, checks = FakeClock(), []
+
+    def guard(server: Any, trigger: Trigger) -> str:
+        checks.append(trigger.label)
+        return "settings private"
+
+    pipeline = Pipeline(
+        ServerRegistry(dynamodb, "servers"), guards=[guard], now=clock, guard_recheck=timedelta(minutes=30)
+    )
+    return pipeline, checks, clock
+
+
+def test_first_sight_checks_then_state_changes_do_not_until_the_recheck(
+    checked: tuple[Pipeline, list[str], FakeClock],
+) -> None:
+    pipeline, checks, clock = checked
+    replicating = source_server(
+        SID, lifecycle=LifeCycleState.NOT_READY, replication=ReplicationState.INITIAL_SYNC
+    )
+    pipeline.advance(replicating, STATE_CHANGE)
+    assert checks == [STATE_CHANGE.label]  # first sight
+    pipeline.advance(source_server(SID, lifecycle=LifeCycleState.READY_FOR_TEST), STATE_CHANGE)
+    pipeline.advance(source_server(SID, lifecycle=LifeCycleState.READY_FOR_TEST), RECONCILER)
+    assert len(checks) == 1  # MGN's own state changes do not touch the settings
+    clock.advance(31 * 60)
+    pipeline.advance(source_server(SID, lifecycle=LifeCycleState.READY_FOR_TEST), STATE_CHANGE)
+    assert len(checks) == 2  # the recheck interval has passed
+
+
+def test_a_write_by_someone_else_and_a_deployment_are_checked_at_once(
+    checked: tuple[Pipeline, list[str], FakeClock],
+) -> None:
+    pipeline, checks, _ = checked
+    server = source_server(SID, lifecycle=LifeCycleState.READY_FOR_TEST)
+    pipeline.advance(server, RECONCILER)
+    pipeline.advance(server, PERSON_WROTE)
+    pipeline.advance(server, DEPLOYMENT)
+    assert checks == [RECONCILER.label, PERSON_WROTE.label, DEPLOYMENT.label]
