@@ -40,21 +40,31 @@ def checked(dynamodb: Any) -> tuple[Pipeline, list[str], FakeClock]:
     return pipeline, checks, clock
 
 
-def test_first_sight_checks_then_state_changes_do_not_until_the_recheck(
+def test_first_sight_checks_then_state_changes_within_a_step_do_not_until_the_recheck(
     checked: tuple[Pipeline, list[str], FakeClock],
 ) -> None:
     pipeline, checks, clock = checked
-    replicating = source_server(
+    syncing = source_server(
         SID, lifecycle=LifeCycleState.NOT_READY, replication=ReplicationState.INITIAL_SYNC
     )
-    pipeline.advance(replicating, STATE_CHANGE)
+    pipeline.advance(syncing, STATE_CHANGE)
     assert checks == [STATE_CHANGE.label]  # first sight
-    pipeline.advance(source_server(SID, lifecycle=LifeCycleState.READY_FOR_TEST), STATE_CHANGE)
-    pipeline.advance(source_server(SID, lifecycle=LifeCycleState.READY_FOR_TEST), RECONCILER)
+    rescanning = source_server(SID, lifecycle=LifeCycleState.NOT_READY, replication=ReplicationState.RESCAN)
+    pipeline.advance(rescanning, STATE_CHANGE)  # recorded (replication changed), same step
+    pipeline.advance(rescanning, RECONCILER)
     assert len(checks) == 1  # MGN's own state changes do not touch the settings
     clock.advance(31 * 60)
-    pipeline.advance(source_server(SID, lifecycle=LifeCycleState.READY_FOR_TEST), STATE_CHANGE)
+    pipeline.advance(rescanning, RECONCILER)
     assert len(checks) == 2  # the recheck interval has passed
+
+
+def test_entering_a_new_step_checks_the_settings_its_action_will_use(
+    checked: tuple[Pipeline, list[str], FakeClock],
+) -> None:
+    pipeline, checks, _ = checked
+    pipeline.advance(source_server(SID, lifecycle=LifeCycleState.NOT_READY), STATE_CHANGE)
+    pipeline.advance(source_server(SID, lifecycle=LifeCycleState.READY_FOR_TEST), STATE_CHANGE)
+    assert len(checks) == 2  # START_TEST launches an instance: its settings are read just before
 
 
 def test_a_write_by_someone_else_and_a_deployment_are_checked_at_once(

@@ -49,10 +49,12 @@ class Pipeline:
         """``guards`` run for every server with work ahead, before its step's action: they keep
         invariants (private replication settings) that must hold whatever the step.
 
-        Guards cost reads (MGN, EC2) per server, so they run when the settings may have changed:
-        the first time the pipeline sees a server, after an API call someone else made, and
-        otherwise once the last check is older than ``guard_recheck``. A state change MGN reports
-        does not touch the settings, and a quiet wave is not polled every few minutes.
+        Guards cost reads (MGN, EC2) per server, so they run when the settings may have changed or
+        are about to matter: the first time the pipeline sees a server, after an API call someone
+        else made, when the server enters a new step (the step's action may launch an instance:
+        the settings are checked just before), and otherwise once the last check is older than
+        ``guard_recheck``. A state change within a step does not touch the settings, and a quiet
+        wave is not polled every few minutes.
         """
         self._registry = registry
         self._guard_recheck = guard_recheck
@@ -82,7 +84,7 @@ class Pipeline:
         recorded = observation.written
         outcomes: list[str] = []
         if step not in _IDLE_STEPS and self._guards:
-            if self._guards_due(observation, trigger, now):
+            if self._guards_due(observation, step, trigger, now):
                 outcomes = [guard(server, trigger) for guard in self._guards]
                 self._registry.mark_guarded(server.server_id, now)
             else:
@@ -107,8 +109,11 @@ class Pipeline:
         )
         return Advance(server.server_id, step, recorded, outcome)
 
-    def _guards_due(self, observation: Observation, trigger: Trigger, now: datetime) -> bool:
-        if trigger.settings_may_have_changed or observation.previous is None:
+    def _guards_due(
+        self, observation: Observation, step: PipelineStep, trigger: Trigger, now: datetime
+    ) -> bool:
+        previous = observation.previous
+        if trigger.settings_may_have_changed or previous is None or previous.step is not step:
             return True
-        checked = observation.previous.guards_checked_at
+        checked = previous.guards_checked_at
         return checked is None or now - datetime.fromisoformat(checked) >= self._guard_recheck

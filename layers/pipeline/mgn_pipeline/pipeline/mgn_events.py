@@ -22,10 +22,16 @@ TEMPLATE_CALLS = frozenset(
 )
 
 
+# The pipeline's own calls whose effect MGN reports with an event of its own (Lifecycle State Change,
+# Launch Result): their CloudTrail echo says nothing new. Others (FinalizeCutover, a settings repair)
+# have no such event, so their echo still advances the server, without re-reading its settings.
+ECHOED_BY_MGN_EVENTS = frozenset({"StartTest", "StartCutover", "ChangeServerLifeCycleState"})
+
+
 def is_own_echo(event: MgnEvent) -> bool:
-    """The CloudTrail record of a call the pipeline made itself: it says nothing the pipeline does
-    not know (the state change it causes comes as MGN's own event, or the reconciler sees it)."""
-    if not event.own_call:
+    """The CloudTrail record of a call the pipeline made itself, whose effect MGN's own event brings
+    (or, if that is lost, the reconciler sees)."""
+    if not event.own_call or event.api_call not in ECHOED_BY_MGN_EVENTS:
         return False
     logger.info(
         "the pipeline's own API call; nothing new to read",
