@@ -154,6 +154,7 @@ def test_servers_queued_between_two_runs_share_one_start_test(world: World) -> N
     assert report.launch_jobs == {"mgnjob-1": 3}
     assert all(world.status(sid) is LaunchStatus.LAUNCHING for sid in SERVERS)
     assert world.audit.actions() == ["test-launch-started"] * 3
+    assert {r.actor for r in world.audit.records} == {"pipeline"}  # named, not "unknown"
     # The next run finds nothing due: no second job for the same servers.
     world.batcher.run()
     assert len(world.mgn.requests) == 1

@@ -150,6 +150,7 @@ def test_a_verified_test_marks_the_server_ready_for_cutover_and_opens_the_gate_o
         "test-verification-passed",
         "marked-ready-for-cutover",
     ]
+    assert {r.actor for r in world.audit.records} == {"pipeline"}
     # The Launch Result event and the reconciler both come by: the gate tolerates the repeat.
     world.launches.verify(
         _server(lifecycle=LifeCycleState.READY_FOR_CUTOVER, last_test_job_id="mgnjob-t1"), RECONCILER

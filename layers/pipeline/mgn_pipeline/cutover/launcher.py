@@ -15,7 +15,7 @@ from typing import Any
 from mgn_pipeline.cutover.config import CUTOVER_BATCH_TAG, MAX_CUTOVER_REFUSALS
 from mgn_pipeline.cutover.queue import CutoverQueue, QueuedCutover
 from mgn_pipeline.jobs.mgn_jobs import CutoverStart, JobRequest, MgnJobs, refusal_backoff_seconds
-from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
+from mgn_pipeline.shared.aws.audit import PIPELINE_ACTOR, AuditRecord, AuditTrail
 from mgn_pipeline.shared.errors import PipelineError
 
 TRIGGER = "launch-batcher"
@@ -173,7 +173,7 @@ class CutoverLauncher:
         action: str,
         reason: str,
         details: dict[str, Any],
-        actor: str | None = "pipeline",
+        actor: str | None = PIPELINE_ACTOR,
     ) -> None:
         self._audit.append(
             AuditRecord(

@@ -6,13 +6,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
+from mgn_pipeline.shared.aws.audit import PIPELINE_ACTOR, AuditRecord, AuditTrail
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.aws.notifier import Notifier, server_line
 from mgn_pipeline.shared.errors import PipelineError
 
 TRIGGER = "cutover-gate"
-PIPELINE_ACTOR = "pipeline"
 
 
 class GateNotices:

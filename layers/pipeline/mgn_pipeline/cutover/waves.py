@@ -34,7 +34,7 @@ from mgn_pipeline.cutover.store import (
     WaveRequest,
     WaveRequestStore,
 )
-from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
+from mgn_pipeline.shared.aws.audit import PIPELINE_ACTOR, AuditRecord, AuditTrail
 from mgn_pipeline.shared.aws.notifier import Notifier
 from mgn_pipeline.shared.aws.server_registry import ServerRegistry
 from mgn_pipeline.shared.observability import logger
@@ -158,7 +158,7 @@ class WaveApprovals:
                 subject=record.server_id,
                 action="cutover-approval-queued-for-wave",
                 trigger=TRIGGER,
-                actor="pipeline",
+                actor=PIPELINE_ACTOR,
                 reason=f"approval is asked once for wave {wave}, when its servers have reached the gate",
                 details={"attempt": record.attempt, "wave": wave},
             ),
@@ -248,7 +248,7 @@ class WaveApprovals:
                     subject=sid,
                     action="cutover-approval-requested",
                     trigger=TRIGGER,
-                    actor="pipeline",
+                    actor=PIPELINE_ACTOR,
                     reason=f"approval asked for wave {wave} ({len(request.members)} servers): {why}",
                     details={
                         "attempt": attempt,
@@ -266,7 +266,7 @@ class WaveApprovals:
                     subject=f"wave/{wave}",
                     action="wave-approval-requested",
                     trigger=TRIGGER,
-                    actor="pipeline",
+                    actor=PIPELINE_ACTOR,
                     reason=why,
                     details={
                         "automationExecutionId": automation_id,

@@ -31,7 +31,7 @@ from mgn_pipeline.launches.model import (
     plan_batches,
 )
 from mgn_pipeline.launches.queue import LaunchQueue
-from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
+from mgn_pipeline.shared.aws.audit import PIPELINE_ACTOR, AuditRecord, AuditTrail
 from mgn_pipeline.shared.errors import PipelineError
 from mgn_pipeline.shared.observability import logger, metrics
 
@@ -209,6 +209,7 @@ class LaunchBatcher:
                     subject=item.server_id,
                     action="test-launch-started",
                     trigger=TRIGGER,
+                    actor=PIPELINE_ACTOR,
                     reason=f"attempt {item.attempt}, one of {len(claimed)} servers in the job",
                     details={"jobId": job_id, "attempt": item.attempt, "batchSize": len(claimed)},
                 ),
@@ -239,6 +240,7 @@ class LaunchBatcher:
                     subject=sid,
                     action="test-launch-refused",
                     trigger=TRIGGER,
+                    actor=PIPELINE_ACTOR,
                     reason=why,
                     details={"attempt": item.attempt, "retryAfter": later.isoformat()},
                 ),
@@ -268,6 +270,7 @@ class LaunchBatcher:
                             subject=item.server_id,
                             action="test-instance-cleanup-started",
                             trigger=TRIGGER,
+                            actor=PIPELINE_ACTOR,
                             reason="test finished; instance terminated as configured",
                             details={"jobId": answer.job_id, "attempt": item.attempt},
                         ),

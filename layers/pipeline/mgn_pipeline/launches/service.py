@@ -31,7 +31,7 @@ from mgn_pipeline.launches.config import CleanupMode, TestLaunchConfig
 from mgn_pipeline.launches.gate import CutoverGateStarter
 from mgn_pipeline.launches.model import LaunchStatus, QueueItem
 from mgn_pipeline.launches.queue import LaunchQueue
-from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
+from mgn_pipeline.shared.aws.audit import PIPELINE_ACTOR, AuditRecord, AuditTrail
 from mgn_pipeline.shared.aws.notifier import Notifier, server_line
 from mgn_pipeline.shared.observability import logger, metrics
 from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer
@@ -377,7 +377,7 @@ class TestLaunches:
                 subject=server.server_id,
                 action=action,
                 trigger=trigger.label,
-                actor=trigger.actor,
+                actor=PIPELINE_ACTOR,
                 reason=reason,
                 details=details,
             ),

@@ -32,6 +32,10 @@ def is_server_subject(subject: str) -> bool:
     return subject.startswith("s-")
 
 
+# The actor of what the pipeline does on its own (a person's decisions name that person).
+PIPELINE_ACTOR = "pipeline"
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     # The server id, "template/<id>" for a replication template, "wave/<name>" for a wave,
