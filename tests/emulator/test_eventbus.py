@@ -75,6 +75,7 @@ EXPECTED_MATCHES = {
     "mgn-undocumented-detail-type.json": {SERVICE},  # taken in, logged, never acted on
     "malformed-resource-not-a-server.json": {SERVICE},  # the handler refuses it, not the rule
     "cloudtrail-start-test.json": {API},
+    "cloudtrail-start-test-by-pipeline.json": {API},  # the rule takes it; the handler skips the echo
     "cloudtrail-update-replication-configuration.json": {API},
     "cloudtrail-update-replication-configuration-template.json": {API},
     "scheduled-reconcile.json": set(),  # the schedule rule has no pattern; MGN rules must not take it
