@@ -71,8 +71,13 @@ def test_bench_takes_a_small_wave_the_whole_way_and_checks_it() -> None:
     assert checks["dead_letters"] == {"FunctionFailureDLQ": 0, "EventDeliveryDLQ": 0}
     assert checks["function_failures"] == {}
     assert checks["on_failure_records"] == 0
-    # Settings are read about once per state change (eight through the whole way), not at every reconcile.
-    assert result["calls_per_server"]["mgn"]["GetReplicationConfiguration"] <= 9
+    # Settings are read on first sight, on entering a step and after someone else's write: five
+    # through the whole way, not at every event or reconcile.
+    assert result["calls_per_server"]["mgn"]["GetReplicationConfiguration"] <= 5
+    # The call budget's ratchet (issue #14 aims at 8 MGN and 25 DynamoDB calls per server): what a
+    # 10-server wave costs today may not grow; lower these as the budget work lands.
+    assert result["calls_per_server_total"]["mgn"] <= 32
+    assert result["calls_per_server_total"]["dynamodb"] <= 98
     assert result["step_functions"]["billable_transitions"] >= 8 * 10  # states entered, per gate
     # Cost per migrated server: each service, and their total.
     cost = result["cost"]
