@@ -95,7 +95,7 @@ PROBLEMS: Mapping[str, Fix] = {
         + _LAUNCH_A_TEST,
         needs_person=True,
     ),
-    # ---- the cutover gate (cutover/service.py)
+    # ---- the cutover gate (cutover/)
     "cutover-waiting-for-readiness": Fix(
         "the cutover gate waits: replication or the network is not ready",
         "Nothing to do if it clears: the gate continues once replication is CONTINUOUS with lag under "

@@ -61,14 +61,7 @@ class GateLaunch:
         record = self._store.get(server_id)
         if record is None or record.attempt != attempt or record.status is not GateStatus.CUTTING_OVER:
             return "cutover gate moved on"
-        return self._steps.resolve(
-            record,
-            GateStatus.CUTTING_OVER,
-            GateStatus.CUTTING_OVER,
-            Outbox(record.task_token or "", CutoverStartRefused.__name__, why),
-            "cutover start refused",
-            {"reason": why},
-        )
+        return self._fail_task(record, CutoverStartRefused.__name__, why, "cutover start refused")
 
     def follow_launch(self, record: GateRecord) -> str:
         """The cutover job's word on this server: LAUNCHED resolves the token, FAILED fails it."""
@@ -90,13 +83,17 @@ class GateLaunch:
         if status == "FAILED" or job is None or job.get("status") == "COMPLETED":
             reasons = self._jobs.failure_reasons(record.cutover_job_id or "", record.server_id) if job else []
             why = "; ".join(reasons) or f"cutover launch {status.lower()} in job {record.cutover_job_id}"
-            # The token is consumed; the record stays CUTTING_OVER for the Rollback task.
-            return self._steps.resolve(
-                record,
-                GateStatus.CUTTING_OVER,
-                GateStatus.CUTTING_OVER,
-                Outbox(record.task_token or "", CutoverLaunchFailed.__name__, why),
-                "cutover launch failed",
-                {"reason": why},
-            )
+            return self._fail_task(record, CutoverLaunchFailed.__name__, why, "cutover launch failed")
         return f"cutover launch in progress (job {record.cutover_job_id}: {status})"
+
+    def _fail_task(self, record: GateRecord, error: str, why: str, what: str) -> str:
+        """Fail the waiting task with ``error``: the token is consumed, the record stays CUTTING_OVER
+        (nothing launched, or the Rollback task cleans up what was)."""
+        return self._steps.resolve(
+            record,
+            GateStatus.CUTTING_OVER,
+            GateStatus.CUTTING_OVER,
+            Outbox(record.task_token or "", error, why),
+            what,
+            {"reason": why},
+        )
