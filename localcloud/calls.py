@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import boto3
@@ -20,17 +21,34 @@ _EVENT = "before-call.*.*"
 # Request parameters as the caller gave them (before serialization): the entries of a PutEvents.
 _PUT_EVENTS = "before-parameter-build.events.PutEvents"
 
+# Who is making the calls: the local functions set it around each invocation (function, and the
+# gate task it runs), so the bench can say which part of the pipeline spends the calls.
+_CALLER: ContextVar[str] = ContextVar("localcloud_caller", default="outside a function")
+
+
+@contextmanager
+def calls_made_by(caller: str) -> Iterator[None]:
+    token = _CALLER.set(caller)
+    try:
+        yield
+    finally:
+        _CALLER.reset(token)
+
 
 class CallCounter:
     def __init__(self) -> None:
         self.calls: Counter[tuple[str, str]] = Counter()
+        # The same calls by caller: (caller, service, operation).
+        self.by_caller: Counter[tuple[str, str, str]] = Counter()
         # Custom events put on any event bus (events:PutEvents entries), by source.
         self.put_events_entries: Counter[str] = Counter()
         self.paused = False
 
     def _count(self, model: Any, **_: Any) -> None:
         if not self.paused:
-            self.calls[(model.service_model.service_name, model.name)] += 1
+            service = model.service_model.service_name
+            self.calls[(service, model.name)] += 1
+            self.by_caller[(_CALLER.get(), service, model.name)] += 1
 
     def _count_entries(self, params: Any, **_: Any) -> None:
         if not self.paused and isinstance(params, dict):

@@ -30,6 +30,7 @@ from typing import Any
 
 import boto3
 
+from localcloud.calls import calls_made_by
 from localcloud.clock import SimClock
 from localcloud.template import Template, resolve
 
@@ -291,7 +292,7 @@ class LocalFunctions:
             log_group_name=f"/aws/lambda/{target.name}",
         )
         record = InvocationRecord(self.clock.now(), key, trigger, "ok", context.aws_request_id, attempt)
-        with self._lock, self._environ(key):
+        with self._lock, self._environ(key), calls_made_by(_caller(key, event)):
             self.counts[key] += 1
             self.log.append(record)
             failed = False
@@ -362,6 +363,22 @@ class LocalFunctions:
             boto3.client("sns", region_name=self.region).publish(TopicArn=destination, Message=body)
         else:
             raise NotImplementedError(f"OnFailure destination type {kind} is not emulated")
+
+
+def _caller(key: str, event: Any) -> str:
+    """The function and what it was asked: the gate task, or the event's kind (CloudTrail call or state)."""
+    if not isinstance(event, dict):
+        return key
+    raw_detail = event.get("detail")
+    detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
+    if isinstance(event.get("task"), str):
+        return f"{key}:{event['task']}"
+    if event.get("detail-type") == "AWS API Call via CloudTrail":
+        return f"{key}:CloudTrail {detail.get('eventName')}"
+    if isinstance(event.get("detail-type"), str):
+        state = detail.get("state") or detail.get("lifeCycleState") or ""
+        return f"{key}:{event['detail-type']} {state}".rstrip()
+    return key
 
 
 def error_payload(exc: BaseException) -> dict[str, Any]:

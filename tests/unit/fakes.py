@@ -123,8 +123,14 @@ class FakeJobs:
         self.writes.append(("TerminateTargetInstances", ",".join(server_ids)))
         return self.terminate_answer
 
-    def finalize_cutover(self, server_id: str) -> None:
+    def finalize_cutover(self, server_id: str) -> SourceServer:
         self.writes.append(("FinalizeCutover", server_id))
+        return source_server(
+            server_id,
+            lifecycle=LifeCycleState.CUTOVER,
+            replication=ReplicationState.DISCONNECTED,
+            cutover_finalized=True,
+        )
 
     def mark_as_archived(self, server_id: str) -> None:
         self.writes.append(("MarkAsArchived", server_id))

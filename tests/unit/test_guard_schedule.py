@@ -58,13 +58,18 @@ def test_first_sight_checks_then_state_changes_within_a_step_do_not_until_the_re
     assert len(checks) == 2  # the recheck interval has passed
 
 
-def test_entering_a_new_step_checks_the_settings_its_action_will_use(
+def test_the_server_moving_on_through_the_pipeline_does_not_reread_the_settings(
     checked: tuple[Pipeline, list[str], FakeClock],
 ) -> None:
-    pipeline, checks, _ = checked
+    pipeline, checks, clock = checked
     pipeline.advance(source_server(SID, lifecycle=LifeCycleState.NOT_READY), STATE_CHANGE)
+    clock.advance(10 * 60)
     pipeline.advance(source_server(SID, lifecycle=LifeCycleState.READY_FOR_TEST), STATE_CHANGE)
-    assert len(checks) == 2  # START_TEST launches an instance: its settings are read just before
+    pipeline.advance(source_server(SID, lifecycle=LifeCycleState.TESTING), STATE_CHANGE)
+    assert len(checks) == 1  # only a write (CloudTrail) changes settings; that is checked at once
+    clock.advance(21 * 60)
+    pipeline.advance(source_server(SID, lifecycle=LifeCycleState.READY_FOR_CUTOVER), STATE_CHANGE)
+    assert len(checks) == 2  # ... and the recheck interval covers a lost CloudTrail event
 
 
 def test_a_write_by_someone_else_and_a_deployment_are_checked_at_once(
@@ -76,3 +81,20 @@ def test_a_write_by_someone_else_and_a_deployment_are_checked_at_once(
     pipeline.advance(server, PERSON_WROTE)
     pipeline.advance(server, DEPLOYMENT)
     assert checks == [RECONCILER.label, PERSON_WROTE.label, DEPLOYMENT.label]
+
+
+def test_the_launch_template_alone_is_checked_whenever_the_server_enters_a_new_step(dynamodb: Any) -> None:
+    create_table(dynamodb, "ServersTable", "servers")
+    clock, full, launch_only = FakeClock(), [], []
+    pipeline = Pipeline(
+        ServerRegistry(dynamodb, "servers"),
+        guards=[lambda server, trigger: full.append(server.lifecycle) or "settings private"],
+        step_guards=[lambda server, trigger: launch_only.append(server.lifecycle) or "template private"],
+        now=clock,
+        guard_recheck=timedelta(minutes=30),
+    )
+    for lifecycle in (LifeCycleState.NOT_READY, LifeCycleState.READY_FOR_TEST, LifeCycleState.READY_FOR_TEST):
+        pipeline.advance(source_server(SID, lifecycle=lifecycle), STATE_CHANGE)
+    # EC2 launch templates change without an MGN call: checked before the new step's launch
+    assert full == [LifeCycleState.NOT_READY]
+    assert launch_only == [LifeCycleState.READY_FOR_TEST]

@@ -26,10 +26,11 @@ from mgn_pipeline.jobs.health_gate import DynamoHealthStatus
 from mgn_pipeline.jobs.instances import Ec2Instances
 from mgn_pipeline.jobs.mgn_jobs import MgnJobs
 from mgn_pipeline.jobs.probe import SocketProber, TcpProber
-from mgn_pipeline.pipeline.advance import StepAction
+from mgn_pipeline.pipeline.advance import Pipeline, StepAction
 from mgn_pipeline.shared.aws.audit import AuditTrail
 from mgn_pipeline.shared.aws.clients import AWS_CONFIG, AwsClients
 from mgn_pipeline.shared.aws.mgn import MgnGateway
+from mgn_pipeline.shared.aws.mgn_waves import MgnWaves
 from mgn_pipeline.shared.aws.notifier import Notifier
 from mgn_pipeline.shared.aws.server_registry import ServerRegistry
 from mgn_pipeline.shared.clock import utc_now
@@ -62,6 +63,9 @@ def cutover_clients(clients: AwsClients) -> CutoverClients:
     return CutoverClients(clients)
 
 
+FINALIZED_BY_THE_GATE = Trigger("cutover-gate:finalize")
+
+
 def build_gate(
     clients: AwsClients,
     settings: LaunchingSettings,
@@ -69,8 +73,10 @@ def build_gate(
     prober: TcpProber | None = None,
     now: Callable[[], datetime] | None = None,
     extra: CutoverClients | None = None,
+    registry: ServerRegistry | None = None,
 ) -> CutoverGate | None:
-    """The gate, or None when the stack has no gate table (capability off)."""
+    """The gate, or None when the stack has no gate table (capability off). ``registry``: the
+    invocation's servers table, when the caller has one already."""
     config = settings.cutover()
     if config is None:
         return None
@@ -82,6 +88,7 @@ def build_gate(
         prober=prober,
         now=now,
         extra=extra,
+        registry=registry,
     )
 
 
@@ -94,11 +101,13 @@ def gate_from_config(
     prober: TcpProber | None = None,
     now: Callable[[], datetime] | None = None,
     extra: CutoverClients | None = None,
+    registry: ServerRegistry | None = None,
 ) -> CutoverGate:
     more = extra or CutoverClients(clients)
     clock = now or utc_now
     store = GateStore(clients.dynamodb, config.gate_table)
-    audit = _audit_trail(clients, audit_table, config)
+    registry = registry or _registry(clients, config, clock)
+    audit = _audit_trail(clients, audit_table, registry)
 
     def notifier() -> Notifier:
         return Notifier(clients.sns, topic_arn)
@@ -108,7 +117,7 @@ def gate_from_config(
         waves = WaveApprovals(
             store=store,
             requests=WaveRequestStore(clients.dynamodb, config.gate_table),
-            registry=ServerRegistry(clients.dynamodb, config.servers_table),
+            registry=registry or ServerRegistry(clients.dynamodb, config.servers_table),
             ssm=lambda: more.ssm,
             audit=audit,
             notifier=notifier,
@@ -141,6 +150,7 @@ def gate_from_config(
             prober=prober or SocketProber(),
             notices=notices,
             config=config,
+            finalized=_record_finalized(registry),
         ),
     )
 
@@ -175,21 +185,38 @@ def cutover_launcher(
         queue=CutoverQueue(clients.dynamodb, config.gate_table),
         jobs=lambda: MgnJobs(clients.mgn),
         refuse=gate.launch.refuse_start,
-        audit=_audit_trail(clients, settings.audit_table, config),
+        audit=_audit_trail(clients, settings.audit_table, _registry(clients, config, now or utc_now)),
         now=now or utc_now,
         stale_claim_after=stale_claim_after,
     )
 
 
-def _audit_trail(clients: AwsClients, audit_table: str, config: CutoverConfig) -> AuditTrail:
+def _registry(
+    clients: AwsClients, config: CutoverConfig, clock: Callable[[], datetime]
+) -> ServerRegistry | None:
+    """The servers table, with the pipeline's wave rule (tag, else MGN's application wave)."""
+    if not config.servers_table:
+        return None
+    waves = MgnWaves(lambda: clients.mgn, config.wave_tag_key, clock)
+    return ServerRegistry(clients.dynamodb, config.servers_table, wave=waves.wave_for)
+
+
+def _audit_trail(clients: AwsClients, audit_table: str, registry: ServerRegistry | None) -> AuditTrail:
     """Each record carries the server's wave, read from the servers table (once per server)."""
-    return AuditTrail(
-        clients.dynamodb,
-        audit_table,
-        wave_of=ServerRegistry(clients.dynamodb, config.servers_table).wave_of
-        if config.servers_table
-        else None,
-    )
+    return AuditTrail(clients.dynamodb, audit_table, wave_of=registry.wave_of if registry else None)
+
+
+def _record_finalized(registry: ServerRegistry | None) -> Callable[[SourceServer], None] | None:
+    """The servers table learns of a finalize from the gate that made it (from FinalizeCutover's
+    answer), as any trigger would record it; the call's CloudTrail echo is skipped."""
+    if registry is None:
+        return None
+    recorder = Pipeline(registry)
+
+    def record(server: SourceServer) -> None:
+        recorder.advance(server, FINALIZED_BY_THE_GATE)
+
+    return record
 
 
 def wave_checks(gate: CutoverGate | None) -> list[Callable[[Trigger], list[str]]]:

@@ -38,6 +38,7 @@ def build_test_launch_actions(
     gate: CutoverGateStarter | None = None,
     prober: TcpProber | None = None,
     now: Callable[[], datetime] = utc_now,
+    registry: ServerRegistry | None = None,
 ) -> dict[PipelineStep, StepAction]:
     """START_TEST and VERIFY_TEST, or nothing when the stack has no launch queue. ``gate`` opens the
     cutover gate of a server whose test passed: a launch queue without one is a misconfiguration."""
@@ -77,7 +78,7 @@ def build_test_launch_actions(
         audit=AuditTrail(
             clients.dynamodb,
             settings.audit_table,
-            wave_of=ServerRegistry(clients.dynamodb, settings.servers_table).wave_of,
+            wave_of=(registry or ServerRegistry(clients.dynamodb, settings.servers_table)).wave_of,
         ),
         notifier=lambda: Notifier(clients.sns, settings.notification_topic_arn),
         config=config,

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from mgn_pipeline.pipeline.advance import Pipeline, StepAction
-from mgn_pipeline.replication.enforcer import SettingsEnforcer
+from mgn_pipeline.replication.enforcer import RememberedLaunchTemplates, SettingsEnforcer
 from mgn_pipeline.shared.aws.audit import AuditTrail
 from mgn_pipeline.shared.aws.clients import AwsClients
 from mgn_pipeline.shared.aws.launch_templates import LaunchTemplates
@@ -32,17 +32,18 @@ def build_pipeline(
     prober: TcpProber | None = None,
 ) -> Pipeline:
     gateway = MgnGateway(clients.mgn)
+    waves = MgnWaves(lambda: clients.mgn, settings.wave_tag_key, utc_now)
+    # One registry for the invocation: the pipeline's record of a server also answers the audit
+    # trail's wave lookups and the launch template id, without reading it again.
+    registry = ServerRegistry(clients.dynamodb, settings.servers_table, wave=waves.wave_for)
     enforcer = SettingsEnforcer(
         gateway=gateway,
+        template_ids=RememberedLaunchTemplates(gateway, registry),
         launch_templates=lambda: LaunchTemplates(clients.ec2),
         policy=settings.replication_policy(),
         launch_policy=settings.launch_policy(),
         scope=settings.scope(),
-        audit=AuditTrail(
-            clients.dynamodb,
-            settings.audit_table,
-            wave_of=ServerRegistry(clients.dynamodb, settings.servers_table).wave_of,
-        ),
+        audit=AuditTrail(clients.dynamodb, settings.audit_table, wave_of=registry.wave_of),
         notifier=lambda: Notifier(clients.sns, settings.notification_topic_arn),
         now=utc_now,
     )
@@ -59,16 +60,20 @@ def build_pipeline(
     )
     from mgn_pipeline.composition.launches import build_test_launch_actions
 
-    gate = build_gate(clients, settings)  # None when the stack has no cutover gate
+    gate = build_gate(clients, settings, registry=registry)  # None when the stack has no cutover gate
     starter = cutover_gate or gate
-    actions.update(build_test_launch_actions(clients, settings, gate=starter, prober=prober, now=utc_now))
+    actions.update(
+        build_test_launch_actions(
+            clients, settings, gate=starter, prober=prober, now=utc_now, registry=registry
+        )
+    )
     if gate is not None:
         actions.update(gate_actions(gate))
-    waves = MgnWaves(lambda: clients.mgn, settings.wave_tag_key, utc_now)
     return Pipeline(
-        ServerRegistry(clients.dynamodb, settings.servers_table, wave=waves.wave_for),
+        registry,
         actions=actions,
         guards=[enforcer.enforce_server],
+        step_guards=[enforcer.enforce_launch_template],
         account_checks=[enforcer.enforce_templates],
         # Approval per wave is asked after the reconciler's pass (nothing in per-server scope).
         after_pass=wave_checks(gate),

@@ -24,6 +24,7 @@ from mgn_pipeline.cutover.model import (
     allowed,
     parse_token_ref,
     read_decision,
+    readiness_facts,
     token_ref,
 )
 from mgn_pipeline.cutover.notices import GateNotices
@@ -69,21 +70,27 @@ class GateApproval:
         self._pending_automations: dict[str, datetime] = {}
 
     def request_approval(
-        self, server_id: str, attempt: int, token: str, execution_arn: str
+        self,
+        server_id: str,
+        attempt: int,
+        token: str,
+        execution_arn: str,
+        readiness: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """``readiness``: what the precheck just saw (``readiness_facts``); read afresh when absent."""
         record = self._steps.expect(server_id, attempt, {GateStatus.OPENING, GateStatus.WAITING_APPROVAL})
         if self.waves is not None:
             return self.waves.park(record, token, execution_arn)
-        server = self._gateway.get_server(server_id)
+        facts = dict(readiness) if readiness else readiness_facts(self._gateway.get_server(server_id))
         ref = token_ref(server_id, attempt)
         parameters = {
             "ServerId": [server_id],
-            "Hostname": [_safe_name(server.hostname or server_id)],
-            "WaveId": [_safe_name(server.tags.get("wave", "none"))[:128]],
-            "TestJobId": [record.test_job_id or server.last_test_job_id or _NO_TEST_JOB],
+            "Hostname": [_safe_name(str(facts.get("hostname") or server_id))],
+            "WaveId": [_safe_name(str(facts.get("waveTag") or "none"))[:128]],
+            "TestJobId": [record.test_job_id or str(facts.get("lastTestJobId") or _NO_TEST_JOB)],
             "TestResult": [
                 _safe_text(
-                    f"test launch verified; replication {server.replication.value}, lag {server.lag_duration}"
+                    f"test launch verified; replication {facts.get('replication')}, lag {facts.get('lag')}"
                 )
             ],
             "Approvers": list(self._config.approvers),

@@ -27,7 +27,7 @@ from mgn_pipeline.jobs.verification import (
 )
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.errors import MgnConflictError
-from mgn_pipeline.shared.server import LifeCycleState
+from mgn_pipeline.shared.server import LifeCycleState, SourceServer
 
 
 class GateCompletion:
@@ -42,7 +42,9 @@ class GateCompletion:
         prober: TcpProber,
         notices: GateNotices,
         config: CutoverConfig,
+        finalized: Callable[[SourceServer], None] | None = None,
     ) -> None:
+        """``finalized`` is told the server FinalizeCutover returned (the servers table records it)."""
         self._steps = steps
         self._store = steps.store
         self._queue = queue
@@ -52,6 +54,7 @@ class GateCompletion:
         self._prober = prober
         self._notices = notices
         self._config = config
+        self._finalized = finalized
 
     def verify(self, server_id: str, attempt: int) -> dict[str, Any]:
         record = self._steps.expect(server_id, attempt, {GateStatus.LAUNCHED, GateStatus.VERIFIED})
@@ -86,8 +89,15 @@ class GateCompletion:
         )
         if record.status is not GateStatus.VERIFIED:
             return {"finalized": True}
-        if not self._gateway.get_server(server_id).cutover_finalized:
-            self._jobs.finalize_cutover(server_id)
+        try:
+            server = self._jobs.finalize_cutover(server_id)
+        except MgnConflictError:
+            # A retry after a FinalizeCutover that went through: MGN refuses a second one.
+            server = self._gateway.get_server(server_id)
+            if not server.cutover_finalized:
+                raise
+        if self._finalized is not None:
+            self._finalized(server)
         archive = self._config.archive_after_seconds is not None
         self._steps.move(record, GateStatus.FINALIZED if archive else GateStatus.DONE)
         self._notices.record(
@@ -101,6 +111,7 @@ class GateCompletion:
             server_id,
             "cutover-done",
             "Cutover done: {host}",
+            hostname=server.hostname,
             happened=[
                 f"Cutover instance {record.instance_id} verified and the cutover finalized"
                 f" (job {record.cutover_job_id}).",

@@ -44,3 +44,4 @@ class CutoverConfig:
     # How long the first server of a wave at the gate waits for the rest before its wave is asked.
     wave_gather_seconds: int = 7200
     servers_table: str = ""
+    wave_tag_key: str = "wave"

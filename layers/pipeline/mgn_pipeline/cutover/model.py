@@ -53,6 +53,18 @@ WAITING = frozenset(
 )
 
 
+def readiness_facts(server: SourceServer) -> dict[str, Any]:
+    """What the precheck saw of the server, passed on by the state machine to the approval request
+    (which then does not read the server again)."""
+    return {
+        "hostname": server.hostname,
+        "waveTag": server.tags.get("wave"),
+        "lastTestJobId": server.last_test_job_id,
+        "replication": server.replication.value,
+        "lag": server.lag_duration,
+    }
+
+
 def replication_problems(server: SourceServer, max_lag_seconds: int) -> list[str]:
     """Why the server's replication is not fit for a cutover now (empty: it is)."""
     problems: list[str] = []

@@ -55,9 +55,11 @@ class GateNotices:
         happened: list[str],
         why: list[str] | tuple[str, ...] = (),
         what_to_do: list[str] | tuple[str, ...] = (),
+        hostname: str | None = None,
     ) -> None:
-        """A message for people: ``subject`` names the server as ``{host}`` (host name, else id)."""
-        hostname = self._hostname(server_id)
+        """A message for people: ``subject`` names the server as ``{host}`` (host name, else id);
+        ``hostname`` when the caller has just read the server (else it is read here)."""
+        hostname = hostname or self._hostname(server_id)
         wave = self._audit.wave_for(server_id)
         self._notifier().tell(
             kind,

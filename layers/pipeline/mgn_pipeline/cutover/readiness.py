@@ -11,7 +11,7 @@ from typing import Any
 
 from mgn_pipeline.cutover.config import CutoverConfig
 from mgn_pipeline.cutover.errors import GateStateError, ReplicationNotReady
-from mgn_pipeline.cutover.model import CLOSED, GateStatus, error_cause, replication_problems
+from mgn_pipeline.cutover.model import CLOSED, GateStatus, error_cause, readiness_facts, replication_problems
 from mgn_pipeline.cutover.notices import GateNotices
 from mgn_pipeline.cutover.store import GateRecord, Outbox
 from mgn_pipeline.cutover.transitions import GateTransitions
@@ -89,11 +89,7 @@ class GateReadiness:
         if server.lifecycle is not LifeCycleState.READY_FOR_CUTOVER:
             raise GateStateError(f"{server_id} is {server.lifecycle.value}, not READY_FOR_CUTOVER")
         self.check_ready(server)
-        return {
-            "status": record.status.value,
-            "lag": server.lag_duration,
-            "replication": server.replication.value,
-        }
+        return {"status": record.status.value, **readiness_facts(server)}
 
     def recheck(self, server_id: str, attempt: int) -> dict[str, Any]:
         self._steps.expect(server_id, attempt, {GateStatus.APPROVED})

@@ -60,4 +60,5 @@ class CutoverFields(InstanceCheckFields):
             wave_approval_document=self.wave_approval_document_name,
             wave_gather_seconds=self.wave_approval_gather_minutes * 60,
             servers_table=servers_table,
+            wave_tag_key=self.wave_tag_key,
         )

@@ -47,7 +47,14 @@ def run_task(gate: CutoverGate, event: Mapping[str, Any]) -> dict[str, Any]:
         case "wait-ready":
             return ready.wait_ready(server_id, attempt, token, error)
         case "request-approval":
-            return approval.request_approval(server_id, attempt, token, str(event.get("executionArn") or ""))
+            readiness = event.get("readiness")
+            return approval.request_approval(
+                server_id,
+                attempt,
+                token,
+                str(event.get("executionArn") or ""),
+                readiness if isinstance(readiness, dict) else None,
+            )
         case "record-rejection":
             return approval.record_rejection(server_id, attempt, error)
         case "recheck":

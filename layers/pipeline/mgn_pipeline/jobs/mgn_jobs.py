@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mgn_pipeline.shared.aws.mgn import translate_errors
+from mgn_pipeline.shared.server import SourceServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,12 @@ class CutoverStart:
 
 
 class MgnJobs:
+    """One instance per invocation: a job read once is not read again in it (a reconcile follows
+    the servers of one job with one DescribeJobs)."""
+
     def __init__(self, client: Any) -> None:
         self._client = client
+        self._read: dict[str, dict[str, Any] | None] = {}
 
     def recent_jobs(self, since: datetime) -> list[dict[str, Any]]:
         """Jobs created since ``since``, every page (``describe_jobs`` cannot filter on status)."""
@@ -60,9 +65,11 @@ class MgnJobs:
         return jobs
 
     def job(self, job_id: str) -> dict[str, Any] | None:
-        with translate_errors("DescribeJobs"):
-            items = self._client.describe_jobs(filters={"jobIDs": [job_id]}).get("items", [])
-        return dict(items[0]) if items else None
+        if job_id not in self._read:
+            with translate_errors("DescribeJobs"):
+                items = self._client.describe_jobs(filters={"jobIDs": [job_id]}).get("items", [])
+            self._read[job_id] = dict(items[0]) if items else None
+        return self._read[job_id]
 
     def failure_reasons(self, job_id: str, server_id: str) -> list[str]:
         """What the job's log says went wrong for this server (LAUNCH_FAILED and the like)."""
@@ -94,9 +101,11 @@ class MgnJobs:
         with translate_errors("ChangeServerLifeCycleState"):
             self._client.change_server_life_cycle_state(sourceServerID=server_id, lifeCycle={"state": state})
 
-    def finalize_cutover(self, server_id: str) -> None:
+    def finalize_cutover(self, server_id: str) -> SourceServer:
+        """The server as FinalizeCutover returns it (its whole record, as DescribeSourceServers would)."""
         with translate_errors("FinalizeCutover"):
-            self._client.finalize_cutover(sourceServerID=server_id)
+            response = self._client.finalize_cutover(sourceServerID=server_id)
+        return SourceServer.from_api(response)
 
     def mark_as_archived(self, server_id: str) -> None:
         with translate_errors("MarkAsArchived"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mgn_pipeline.pipeline.fleet_metrics import emit_step_duration
-from mgn_pipeline.shared.aws.server_registry import Observation, ServerRegistry
+from mgn_pipeline.shared.aws.server_registry import ServerRecord, ServerRegistry
 from mgn_pipeline.shared.clock import utc_now
 from mgn_pipeline.shared.observability import logger
 from mgn_pipeline.shared.server import SourceServer
@@ -41,6 +41,7 @@ class Pipeline:
         registry: ServerRegistry,
         actions: Mapping[PipelineStep, StepAction] | None = None,
         guards: Sequence[StepAction] = (),
+        step_guards: Sequence[StepAction] = (),
         account_checks: Sequence[AccountCheck] = (),
         after_pass: Sequence[AccountCheck] = (),
         now: Callable[[], datetime] = utc_now,
@@ -49,17 +50,19 @@ class Pipeline:
         """``guards`` run for every server with work ahead, before its step's action: they keep
         invariants (private replication settings) that must hold whatever the step.
 
-        Guards cost reads (MGN, EC2) per server, so they run when the settings may have changed or
-        are about to matter: the first time the pipeline sees a server, after an API call someone
-        else made, when the server enters a new step (the step's action may launch an instance:
-        the settings are checked just before), and otherwise once the last check is older than
-        ``guard_recheck``. A state change within a step does not touch the settings, and a quiet
-        wave is not polled every few minutes.
+        Guards cost reads (MGN, EC2) per server, so they run when the settings may have changed:
+        the first time the pipeline sees a server, after an API call someone else made (CloudTrail),
+        on a deployment, and otherwise once the last check is older than ``guard_recheck``. MGN's
+        own state changes do not touch the settings, and a quiet wave is not polled every few
+        minutes. ``step_guards`` are the cheap part (no MGN read: the EC2 launch template, which can
+        change without an MGN call): they run whenever the server enters a new step, just before
+        that step's action may launch an instance.
         """
         self._registry = registry
         self._guard_recheck = guard_recheck
         self._actions = dict(actions or {})
         self._guards = tuple(guards)
+        self._step_guards = tuple(step_guards)
         self._account_checks = tuple(account_checks)
         # Run after the reconciler's pass over every server (e.g. asking a wave for approval).
         self._after_pass = tuple(after_pass)
@@ -76,19 +79,37 @@ class Pipeline:
             logger.info("pass finished", extra={"trigger": trigger.label, "outcomes": outcomes})
         return outcomes
 
+    def read_ahead(self, server_ids: list[str]) -> None:
+        """The records of servers about to be advanced, read together (the reconciler's page)."""
+        self._registry.read_many(server_ids)
+
     def advance(self, server: SourceServer, trigger: Trigger) -> Advance:
         step = next_step(server)
         now = self._now()
-        observation = self._registry.record(server, step, trigger.label, now)
+        self._registry.observe(server)
+        outcomes: list[str] = []
+        guarded = False
+        if step not in _IDLE_STEPS and self._guards:
+            # Before the record is written, so that one write keeps both the state and when the
+            # settings were checked. A guard that fails still lets the state be recorded, not the
+            # check: the retry (or the next trigger) checks again.
+            previous = self._registry.get(server.server_id)
+            due = self._guards_due(previous, trigger, now)
+            entering = previous is not None and previous.step is not step
+            try:
+                if due:
+                    outcomes = [guard(server, trigger) for guard in self._guards]
+                elif entering and self._step_guards:
+                    outcomes = [guard(server, trigger) for guard in self._step_guards]
+                else:
+                    outcomes = ["settings checked recently"]
+            except Exception:
+                self._registry.record(server, step, trigger.label, now)
+                raise
+            guarded = due
+        observation = self._registry.record(server, step, trigger.label, now, guards_checked=guarded)
         emit_step_duration(observation, step, now)  # the time spent in the step it leaves, if it does
         recorded = observation.written
-        outcomes: list[str] = []
-        if step not in _IDLE_STEPS and self._guards:
-            if self._guards_due(observation, step, trigger, now):
-                outcomes = [guard(server, trigger) for guard in self._guards]
-                self._registry.mark_guarded(server.server_id, now)
-            else:
-                outcomes = ["settings checked recently"]
         action = self._actions.get(step)
         if action is not None:
             outcomes.append(action(server, trigger))
@@ -109,11 +130,8 @@ class Pipeline:
         )
         return Advance(server.server_id, step, recorded, outcome)
 
-    def _guards_due(
-        self, observation: Observation, step: PipelineStep, trigger: Trigger, now: datetime
-    ) -> bool:
-        previous = observation.previous
-        if trigger.settings_may_have_changed or previous is None or previous.step is not step:
+    def _guards_due(self, previous: ServerRecord | None, trigger: Trigger, now: datetime) -> bool:
+        if trigger.settings_may_have_changed or previous is None:
             return True
         checked = previous.guards_checked_at
         return checked is None or now - datetime.fromisoformat(checked) >= self._guard_recheck

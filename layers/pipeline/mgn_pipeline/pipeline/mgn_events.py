@@ -22,16 +22,21 @@ TEMPLATE_CALLS = frozenset(
 )
 
 
-# The pipeline's own calls whose effect MGN reports with an event of its own (Lifecycle State Change,
-# Launch Result): their CloudTrail echo says nothing new. Others (FinalizeCutover, a settings repair)
-# have no such event, so their echo still advances the server, without re-reading its settings.
-ECHOED_BY_MGN_EVENTS = frozenset({"StartTest", "StartCutover", "ChangeServerLifeCycleState"})
+# The pipeline's own calls whose CloudTrail echo says nothing the pipeline does not already know:
+# MGN reports the effect of some with an event of its own (Lifecycle State Change, Launch Result);
+# for the others the part of the pipeline that made the call carries on from its response (the
+# test launches open the cutover gate after their cleanup is queued, the gate execution follows its
+# own FinalizeCutover). If that part died in between, the reconciler sees the server's state within
+# one schedule. Echoes of settings repairs are not here: they still advance the server, without
+# re-reading its settings.
+OWN_CALLS_NOTHING_NEW = frozenset(
+    {"StartTest", "StartCutover", "ChangeServerLifeCycleState", "TerminateTargetInstances", "FinalizeCutover"}
+)
 
 
 def is_own_echo(event: MgnEvent) -> bool:
-    """The CloudTrail record of a call the pipeline made itself, whose effect MGN's own event brings
-    (or, if that is lost, the reconciler sees)."""
-    if not event.own_call or event.api_call not in ECHOED_BY_MGN_EVENTS:
+    """The CloudTrail record of a call the pipeline made itself and already follows up."""
+    if not event.own_call or event.api_call not in OWN_CALLS_NOTHING_NEW:
         return False
     logger.info(
         "the pipeline's own API call; nothing new to read",

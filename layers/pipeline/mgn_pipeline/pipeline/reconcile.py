@@ -53,19 +53,25 @@ def reconcile(
     # Templates first: a server installed during this run then starts from private settings.
     report.account = pipeline.check_account(trigger)
     fleet = FleetTally()
-    for server in fleet.observe(gateway.iter_active_servers(page_size=page_size)):
-        report.servers_seen += 1
-        try:
-            advance = pipeline.advance(server, trigger)
-        except PipelineError as exc:
-            report.failures[server.server_id] = f"{type(exc).__name__}: {exc}"
-            logger.error(
-                "could not advance server; the next reconcile tries again",
-                extra={"server_id": server.server_id, "error": str(exc), "error_type": type(exc).__name__},
-            )
-            continue
-        report.steps[advance.step.value] += 1
-        report.records_written += int(advance.recorded)
+    for page in gateway.active_server_pages(page_size=page_size):
+        pipeline.read_ahead([server.server_id for server in page])  # their records: a few batch reads
+        for server in fleet.observe(page):
+            report.servers_seen += 1
+            try:
+                advance = pipeline.advance(server, trigger)
+            except PipelineError as exc:
+                report.failures[server.server_id] = f"{type(exc).__name__}: {exc}"
+                logger.error(
+                    "could not advance server; the next reconcile tries again",
+                    extra={
+                        "server_id": server.server_id,
+                        "error": str(exc),
+                        "error_type": type(exc).__name__,
+                    },
+                )
+                continue
+            report.steps[advance.step.value] += 1
+            report.records_written += int(advance.recorded)
     # After the pass, so account-wide decisions (asking a wave) see every server's fresh step.
     report.account += pipeline.finish_pass(trigger)
 

@@ -19,6 +19,7 @@ from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
 from mgn_pipeline.shared.aws.launch_templates import LaunchTemplates
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.aws.notifier import Notifier, server_line
+from mgn_pipeline.shared.aws.server_registry import ServerRegistry
 from mgn_pipeline.shared.errors import MgnRequestRejectedError
 from mgn_pipeline.shared.observability import logger, metrics
 from mgn_pipeline.shared.scope import Scope
@@ -38,10 +39,29 @@ _NEW_TEMPLATE_DEFAULTS: dict[str, Any] = {
 }
 
 
+class RememberedLaunchTemplates:
+    """A server's EC2 launch template id: MGN makes the template when the agent registers and keeps
+    it for the server's life, so GetLaunchConfiguration is read once and the id kept in the registry."""
+
+    def __init__(self, gateway: MgnGateway, registry: ServerRegistry) -> None:
+        self._gateway = gateway
+        self._registry = registry
+
+    def template_id(self, server_id: str) -> str | None:
+        known = self._registry.launch_template_id(server_id)
+        if known:
+            return known
+        found = self._gateway.launch_template_id(server_id)
+        if found:
+            self._registry.learned_launch_template(server_id, found)
+        return found
+
+
 class SettingsEnforcer:
     def __init__(
         self,
         gateway: MgnGateway,
+        template_ids: RememberedLaunchTemplates,
         launch_templates: Callable[[], LaunchTemplates],
         policy: ReplicationPolicy,
         launch_policy: LaunchPolicy,
@@ -51,6 +71,7 @@ class SettingsEnforcer:
         now: Callable[[], datetime],
     ) -> None:
         self._mgn = gateway
+        self._template_ids = template_ids
         self._launch_templates = launch_templates
         self._policy = policy
         self._launch_policy = launch_policy
@@ -68,6 +89,15 @@ class SettingsEnforcer:
             return "out of scope: settings left alone"
         done = [self._enforce_replication(server, trigger), self._enforce_launch(server, trigger)]
         return "; ".join(done)
+
+    def enforce_launch_template(self, server: SourceServer, trigger: Trigger) -> str:
+        """Only the EC2 launch template (EC2 reads, no MGN call once its id is known): it can be
+        edited in EC2 without any MGN API call, so it is checked whenever the server moves on."""
+        if server.is_archived or server.lifecycle in _NOT_REPLICATING:
+            return "not replicating: settings left alone"
+        if not self._scope.includes(server.tags):
+            return "out of scope: settings left alone"
+        return self._enforce_launch(server, trigger)
 
     def _enforce_replication(self, server: SourceServer, trigger: Trigger) -> str:
         current = self._mgn.get_replication_configuration(server.server_id)
@@ -114,7 +144,7 @@ class SettingsEnforcer:
         return f"replication settings repaired ({', '.join(d.name for d in drifts)})"
 
     def _enforce_launch(self, server: SourceServer, trigger: Trigger) -> str:
-        template_id = self._mgn.launch_template_id(server.server_id)
+        template_id = self._template_ids.template_id(server.server_id)
         if template_id is None:
             return "no launch template yet"
         templates = self._launch_templates()

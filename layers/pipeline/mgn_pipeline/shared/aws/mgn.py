@@ -22,14 +22,13 @@ class MgnGateway:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def iter_active_servers(self, page_size: int = 200) -> Iterator[SourceServer]:
-        """Every non-archived source server, page by page (the API caps a page at 200)."""
+    def active_server_pages(self, page_size: int = 200) -> Iterator[list[SourceServer]]:
+        """Every non-archived source server, a page at a time (the API caps a page at 200)."""
         paginator = self._client.get_paginator("describe_source_servers")
         pages = paginator.paginate(filters={"isArchived": False}, PaginationConfig={"PageSize": page_size})
         with translate_errors("DescribeSourceServers"):
             for page in pages:
-                for item in page.get("items", []):
-                    yield SourceServer.from_api(item)
+                yield [SourceServer.from_api(item) for item in page.get("items", [])]
 
     def get_server(self, server_id: str) -> SourceServer:
         with translate_errors("DescribeSourceServers"):

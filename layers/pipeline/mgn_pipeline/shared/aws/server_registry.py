@@ -7,7 +7,7 @@ pipeline's step, when it started, and what last moved it. Status views read it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,9 @@ class ServerRecord:
     # When the guards (settings enforcement) last read this server's settings.
     guards_checked_at: str | None = None
     wave: str = UNASSIGNED
+    # The server's EC2 launch template: MGN makes it when the agent registers and keeps it for the
+    # server's life, so it is read from MGN (GetLaunchConfiguration) once and remembered here.
+    launch_template_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +50,28 @@ def _tagged_wave(server: SourceServer) -> str:
     return wave_of(server, DEFAULT_WAVE_TAG_KEY)
 
 
+def _record_from_item(item: dict[str, Any]) -> ServerRecord:
+    return ServerRecord(
+        server_id=item["serverId"]["S"],
+        step=PipelineStep(item["step"]["S"]),
+        step_since=item["stepSince"]["S"],
+        lifecycle=item["lifecycle"]["S"],
+        replication=item["replication"]["S"],
+        last_trigger=item["lastTrigger"]["S"],
+        version=int(item["version"]["N"]),
+        guards_checked_at=item.get("guardsCheckedAt", {}).get("S"),
+        wave=item.get("wave", {}).get("S", UNASSIGNED),
+        launch_template_id=item.get("launchTemplateId", {}).get("S"),
+    )
+
+
 class ServerRegistry:
     """Takes an injected ``boto3.client("dynamodb")``; ``wave`` says which wave a server is in
-    (its tag or MGN's wave, see domain.wave), kept on the item so a wave is one index query."""
+    (its tag or MGN's wave, see domain.wave), kept on the item so a wave is one index query.
+
+    One instance lives for one invocation and is shared by everything in it: a record read once
+    (by the pipeline, the audit trail's wave lookups, the reconciler's batch read) is not read again.
+    """
 
     def __init__(
         self, client: Any, table_name: str, wave: Callable[[SourceServer], str] = _tagged_wave
@@ -57,41 +79,75 @@ class ServerRegistry:
         self._client = client
         self._table = table_name
         self._wave = wave
+        self._read: dict[str, ServerRecord | None] = {}
+        # Launch template ids learned in this invocation, written with the server's next record.
+        self._learned_templates: dict[str, str] = {}
+        # The wave of each server observed in this invocation (the wave lookup may read MGN).
+        self._waves: dict[str, str] = {}
+
+    def observe(self, server: SourceServer) -> str:
+        """The wave of a server being advanced, known before its record is written (so that what
+        the guards audit on first sight carries the server's wave)."""
+        if server.server_id not in self._waves:
+            self._waves[server.server_id] = self._wave(server)
+        return self._waves[server.server_id]
 
     def get(self, server_id: str) -> ServerRecord | None:
-        item = self._client.get_item(
-            TableName=self._table, Key={"serverId": {"S": server_id}}, ConsistentRead=True
-        ).get("Item")
-        if item is None:
-            return None
-        return ServerRecord(
-            server_id=item["serverId"]["S"],
-            step=PipelineStep(item["step"]["S"]),
-            step_since=item["stepSince"]["S"],
-            lifecycle=item["lifecycle"]["S"],
-            replication=item["replication"]["S"],
-            last_trigger=item["lastTrigger"]["S"],
-            version=int(item["version"]["N"]),
-            guards_checked_at=item.get("guardsCheckedAt", {}).get("S"),
-            wave=item.get("wave", {}).get("S", UNASSIGNED),
-        )
+        if server_id not in self._read:
+            item = self._client.get_item(
+                TableName=self._table, Key={"serverId": {"S": server_id}}, ConsistentRead=True
+            ).get("Item")
+            self._read[server_id] = _record_from_item(item) if item is not None else None
+        return self._read[server_id]
 
-    def record(self, server: SourceServer, step: PipelineStep, trigger: str, now: datetime) -> Observation:
+    def read_many(self, server_ids: list[str]) -> None:
+        """Read the records of many servers at once (BatchGetItem, 100 a call), for the gets that follow."""
+        wanted = [sid for sid in dict.fromkeys(server_ids) if sid not in self._read]
+        found = {
+            item["serverId"]["S"]: _record_from_item(item)
+            for item in batch_get(self._client, self._table, wanted, consistent=True)
+        }
+        for server_id in wanted:
+            self._read[server_id] = found.get(server_id)
+
+    def learned_launch_template(self, server_id: str, template_id: str) -> None:
+        """Remember a server's launch template id; it is stored with the server's next record."""
+        self._learned_templates[server_id] = template_id
+
+    def launch_template_id(self, server_id: str) -> str | None:
+        if server_id in self._learned_templates:
+            return self._learned_templates[server_id]
+        record = self.get(server_id)
+        return record.launch_template_id if record is not None else None
+
+    def record(
+        self,
+        server: SourceServer,
+        step: PipelineStep,
+        trigger: str,
+        now: datetime,
+        *,
+        guards_checked: bool = False,
+    ) -> Observation:
         """Store what we observed; write only when something changed. Returns the record it found
-        and whether it wrote.
+        and whether it wrote. ``guards_checked``: the settings guards have just read the server's
+        settings (kept as ``guardsCheckedAt``, in the same write).
 
         The write is conditional on the version read, so two invocations racing on one server
         cannot lose a step change; the loser reports no write and the next trigger catches up.
         """
         current = self.get(server.server_id)
-        wave = self._wave(server)
+        wave = self.observe(server)
+        learned = self._learned_templates.pop(server.server_id, None)
         unchanged = current is not None and (
             current.step is step
             and current.lifecycle == server.lifecycle.value
             and current.replication == server.replication.value
             and current.wave == wave
         )
-        if unchanged:
+        if current is not None and unchanged:
+            if guards_checked or (learned and learned != current.launch_template_id):
+                self._note_guarded(current, now if guards_checked else None, learned)
             return Observation(current, written=False)
         timestamp = now.isoformat()
         step_since = current.step_since if current is not None and current.step is step else timestamp
@@ -107,9 +163,13 @@ class ServerRegistry:
             "updatedAt": {"S": timestamp},
             "version": {"N": str(0 if current is None else current.version + 1)},
         }
-        if current is not None and current.guards_checked_at:
-            # A state change does not touch the settings: when they were last checked still holds.
-            item["guardsCheckedAt"] = {"S": current.guards_checked_at}
+        # A state change does not touch the settings: when they were last checked still holds.
+        guards_checked_at = timestamp if guards_checked else current.guards_checked_at if current else None
+        if guards_checked_at:
+            item["guardsCheckedAt"] = {"S": guards_checked_at}
+        template_id = learned or (current.launch_template_id if current else None)
+        if template_id:
+            item["launchTemplateId"] = {"S": template_id}
         condition: dict[str, Any]
         if current is None:
             condition = {"ConditionExpression": "attribute_not_exists(serverId)"}
@@ -122,18 +182,33 @@ class ServerRegistry:
             self._client.put_item(TableName=self._table, Item=item, **condition)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                self._read.pop(server.server_id, None)  # someone else wrote: read it afresh next time
                 return Observation(current, written=False)
             raise
+        self._read[server.server_id] = _record_from_item(item)
         return Observation(current, written=True)
 
-    def mark_guarded(self, server_id: str, now: datetime) -> None:
-        """Remember when the guards last read the server's settings (not a state change: no version bump)."""
+    def _note_guarded(self, current: ServerRecord, checked: datetime | None, template_id: str | None) -> None:
+        """When the guards last read the server's settings, and its launch template: facts about
+        the settings, not a state change, so no version bump."""
+        sets, values = [], {}
+        if checked is not None:
+            sets.append("guardsCheckedAt = :checked")
+            values[":checked"] = {"S": checked.isoformat()}
+        if template_id:
+            sets.append("launchTemplateId = :template")
+            values[":template"] = {"S": template_id}
         self._client.update_item(
             TableName=self._table,
-            Key={"serverId": {"S": server_id}},
-            UpdateExpression="SET guardsCheckedAt = :now",
+            Key={"serverId": {"S": current.server_id}},
+            UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression="attribute_exists(serverId)",
-            ExpressionAttributeValues={":now": {"S": now.isoformat()}},
+            ExpressionAttributeValues=values,
+        )
+        self._read[current.server_id] = replace(
+            current,
+            guards_checked_at=checked.isoformat() if checked else current.guards_checked_at,
+            launch_template_id=template_id or current.launch_template_id,
         )
 
     def wave_members(self, wave: str) -> dict[str, PipelineStep]:
@@ -151,6 +226,8 @@ class ServerRegistry:
         }
 
     def wave_of(self, server_id: str) -> str:
+        if server_id in self._waves:
+            return self._waves[server_id]
         record = self.get(server_id)
         return record.wave if record is not None else UNASSIGNED
 
