@@ -2,7 +2,8 @@
 
 moto's EventBridge cannot target a Lambda function (it raises NotImplementedError), so this bus
 reads the rules from the template, matches events with moto's own pattern matcher, and delivers
-to ``LocalFunctions.invoke_async`` on the :class:`~localcloud.clock.SimClock`. Delivery that
+to ``LocalFunctions.invoke_async`` on the :class:`~localcloud.clock.SimClock`, or to the queue a
+rule targets, which a function reads in batches (``localcloud.queues``). Delivery that
 fails (``fail_delivery_next``) is retried per the rule's RetryPolicy and then sent to its
 DeadLetterConfig queue in moto SQS, in the shape EventBridge uses.
 
@@ -26,6 +27,7 @@ from moto.events.models import EventPattern
 
 from localcloud.clock import SimClock
 from localcloud.functions import LocalFunctions
+from localcloud.queues import LocalQueueSources
 from localcloud.template import EventSource, Template, resolve
 
 Event = dict[str, Any]
@@ -47,6 +49,7 @@ class Rule:
     max_retries: int
     max_event_age_s: int
     dlq_url: str | None
+    queue: str | None = None  # the target is this queue (a function reads it in batches)
 
     def __post_init__(self) -> None:
         # moto's own matcher: the same semantics moto gives put_events to SQS targets.
@@ -72,6 +75,8 @@ class LocalEventBus:
         self.clock = clock
         self.delivery_delay_s = delivery_delay_s
         self._rng = random.Random(seed)  # seeded: reordering is the same on every run
+        # Queues that rules target and functions read through an event source mapping.
+        self.queues = LocalQueueSources(template, functions, clock)
         self.rules: dict[str, Rule] = {ev.rule_logical_id: self._rule(ev) for ev in template.events()}
         self.stats: dict[str, Counter[str]] = defaultdict(Counter)  # per rule name
         self.faults: Counter[str] = Counter()  # faults applied, by kind
@@ -100,13 +105,16 @@ class LocalEventBus:
             name=ev.rule_logical_id,
             arn=arn,
             function=ev.function,
-            target_arn=self.functions.function_arn(ev.function),
+            target_arn=(
+                self.queues.queues[ev.queue].arn if ev.queue else self.functions.function_arn(ev.function)
+            ),
             source=ev,
             pattern=resolve(ev.pattern, refs, conditions) if ev.type == "EventBridgeRule" else None,
             schedule=str(resolve(ev.schedule, refs, conditions)) if ev.type == "Schedule" else None,
             max_retries=int(policy["MaximumRetryAttempts"]),
             max_event_age_s=int(policy["MaximumEventAgeInSeconds"]),
             dlq_url=str(refs[dlq]) if dlq else None,
+            queue=ev.queue,
         )
 
     # ------------------------------------------------------------ fault injection
@@ -221,7 +229,10 @@ class LocalEventBus:
                 self._dead_letter(rule, event, attempt, exhausted)
             return
         self.stats[rule.name]["delivered"] += 1
-        self.functions.invoke_async(rule.function, event, trigger=f"eventbridge:{rule.name}")
+        if rule.queue is not None:
+            self.queues.send(rule.queue, event)
+        else:
+            self.functions.invoke_async(rule.function, event, trigger=f"eventbridge:{rule.name}")
 
     @staticmethod
     def retry_backoff_s(attempt: int) -> float:

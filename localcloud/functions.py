@@ -371,6 +371,8 @@ def _caller(key: str, event: Any) -> str:
         return key
     raw_detail = event.get("detail")
     detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
+    if isinstance(event.get("Records"), list):
+        return f"{key}:batch"
     if isinstance(event.get("task"), str):
         return f"{key}:{event['task']}"
     if event.get("detail-type") == "AWS API Call via CloudTrail":

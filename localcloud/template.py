@@ -87,17 +87,21 @@ class UnresolvedError(KeyError):
 
 @dataclass(frozen=True)
 class EventSource:
-    """One ``Events`` entry of a function: a schedule or an EventBridge rule."""
+    """An EventBridge rule or schedule that reaches a function: an ``Events`` entry of the function
+    (SAM generates the rule), or an ``AWS::Events::Rule`` whose target is a queue the function reads."""
 
     function: str  # logical id of the function
-    name: str  # the event's key under Events
+    name: str  # the event's key under Events, or the rule's logical id
     type: str  # "Schedule" or "EventBridgeRule"
     properties: dict[str, Any]
+    # Set for an AWS::Events::Rule resource: its logical id and the queue it targets.
+    logical_id: str | None = None
+    queue: str | None = None
 
     @property
     def rule_logical_id(self) -> str:
         # SAM names the generated AWS::Events::Rule <FunctionLogicalId><EventName>.
-        return f"{self.function}{self.name}"
+        return self.logical_id or f"{self.function}{self.name}"
 
     @property
     def pattern(self) -> dict[str, Any] | None:
@@ -121,6 +125,17 @@ class EventSource:
         """The logical id of the DLQ queue (from ``Arn: !GetAtt Queue.Arn``), if any."""
         dlc = self.dead_letter_config or {}
         return _logical_id_of(dlc.get("Arn"))
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    """A function's ``Type: SQS`` event: Lambda's event source mapping reading a queue in batches."""
+
+    function: str
+    queue: str  # logical id of the AWS::SQS::Queue
+    batch_size: int
+    batching_window_s: int
+    report_batch_item_failures: bool
 
 
 @dataclass(frozen=True)
@@ -261,8 +276,58 @@ class Template:
         return specs
 
     def events(self) -> list[EventSource]:
-        """Every function event, in template order."""
-        return [ev for spec in self.functions().values() for ev in spec.events]
+        """Every rule and schedule that reaches a function, in template order: the functions'
+        EventBridge and schedule events, then the rules that target a queue a function reads."""
+        direct = [
+            ev
+            for spec in self.functions().values()
+            for ev in spec.events
+            if ev.type in {"Schedule", "EventBridgeRule"}
+        ]
+        reader = {source.queue: source.function for source in self.queue_sources()}
+        queued = []
+        for logical_id, res in self.resources_of_type("AWS::Events::Rule").items():
+            props = res.get("Properties") or {}
+            for target in props.get("Targets") or []:
+                queue = _logical_id_of(target.get("Arn"))
+                if queue in reader:
+                    queued.append(
+                        EventSource(
+                            reader[queue],
+                            logical_id,
+                            "EventBridgeRule",
+                            {
+                                "Pattern": props.get("EventPattern"),
+                                "RetryPolicy": target.get("RetryPolicy"),
+                                "DeadLetterConfig": target.get("DeadLetterConfig"),
+                            },
+                            logical_id=logical_id,
+                            queue=queue,
+                        )
+                    )
+        return direct + queued
+
+    def queue_sources(self) -> list[QueueSource]:
+        """Every function's SQS event source mapping."""
+        found = []
+        for spec in self.functions().values():
+            for ev in spec.events:
+                if ev.type != "SQS":
+                    continue
+                queue = _logical_id_of(ev.properties.get("Queue"))
+                if queue is None:
+                    raise ValueError(f"{spec.logical_id}.{ev.name}: Queue must be a !GetAtt of a queue")
+                found.append(
+                    QueueSource(
+                        function=spec.logical_id,
+                        queue=queue,
+                        batch_size=int(ev.properties.get("BatchSize", 10)),
+                        batching_window_s=int(ev.properties.get("MaximumBatchingWindowInSeconds", 0)),
+                        report_batch_item_failures="ReportBatchItemFailures"
+                        in (ev.properties.get("FunctionResponseTypes") or []),
+                    )
+                )
+        return found
 
 
 # ---------------------------------------------------------------- intrinsic resolution

@@ -24,8 +24,8 @@ from tests.conftest import EVENTS, load_event
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:No application metrics")]
 
 SERVICE, API, SCHEDULE = (
-    "MgnEventFunctionMgnServiceEvents",
-    "MgnEventFunctionMgnApiCalls",
+    "MgnServiceEventsRule",
+    "MgnApiCallsRule",
     "ReconcilerFunctionSchedule",
 )
 
@@ -45,8 +45,19 @@ def stack(aws_env: None, template: Template, clock: SimClock) -> Iterator[LocalS
 def received(stack: LocalStack) -> dict[str, list[dict[str, Any]]]:
     """Replace both functions by recorders: these tests are about delivery, not the handlers."""
     got: dict[str, list[dict[str, Any]]] = {"MgnEventFunction": [], "ReconcilerFunction": []}
+
+    def recorder(events: list[dict[str, Any]]) -> Any:
+        def record(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
+            if "Records" in event:  # a batch from the MGN event queue: one event per message
+                events.extend(json.loads(r["body"]) for r in event["Records"])
+            else:
+                events.append(event)
+            return {"batchItemFailures": []}
+
+        return record
+
     for name, events in got.items():
-        stack.functions.register(name, lambda event, ctx, events=events: events.append(event))
+        stack.functions.register(name, recorder(events))
     return got
 
 
@@ -62,7 +73,9 @@ def test_rules_come_from_the_template(bus: LocalEventBus, stack: LocalStack, tem
     assert (bus.rules[SCHEDULE].max_retries, bus.rules[SCHEDULE].max_event_age_s) == (2, 300)
     assert (bus.rules[SERVICE].max_retries, bus.rules[SERVICE].max_event_age_s) == (185, 86400)
     assert {rule.dlq_url for rule in bus.rules.values()} == {stack.refs["EventDeliveryDLQ"]}
-    assert bus.rules[API].target_arn == stack.refs["MgnEventFunction.Arn"]
+    # The MGN rules put events on the queue the function reads in batches.
+    assert bus.rules[API].target_arn == stack.refs["MgnEventQueue.Arn"]
+    assert bus.rules[API].queue == bus.rules[SERVICE].queue == "MgnEventQueue"
 
 
 EXPECTED_MATCHES = {
@@ -112,11 +125,12 @@ def test_put_events_delivers_after_the_delay(
 ) -> None:
     event = load_event("mgn-launch-result-test-succeeded.json")
     assert bus.put_events(event) == [SERVICE]
-    assert received["MgnEventFunction"] == []
     clock.advance(1)
+    assert bus.stats[SERVICE]["delivered"] == 1  # on the queue, waiting for its batch
+    assert received["MgnEventFunction"] == []
+    clock.advance(10)  # MaximumBatchingWindowInSeconds
     assert received["MgnEventFunction"] == [event]
-    assert bus.stats[SERVICE]["delivered"] == 1
-    assert bus.functions.log[-1].trigger == f"eventbridge:{SERVICE}"
+    assert bus.functions.log[-1].trigger == "sqs:MgnEventQueue"
 
 
 def test_duplicate_and_drop(bus: LocalEventBus, received: dict[str, list[Any]], clock: SimClock) -> None:
@@ -144,7 +158,7 @@ def test_delay_next(bus: LocalEventBus, received: dict[str, list[Any]], clock: S
     bus.put_events(load_event("mgn-lifecycle-ready-for-test.json"))
     clock.advance(300)
     assert received["MgnEventFunction"] == []
-    clock.advance(1)
+    clock.advance(11)  # delivered, then the batching window
     assert len(received["MgnEventFunction"]) == 1
 
 
@@ -201,7 +215,7 @@ def test_undeliverable_event_goes_to_the_rule_dlq_after_its_retries(
     assert json.loads(message["Body"]) == event
     attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
     assert attributes["RULE_ARN"] == stack.refs[f"{SERVICE}.Arn"]
-    assert attributes["TARGET_ARN"] == stack.refs["MgnEventFunction.Arn"]
+    assert attributes["TARGET_ARN"] == stack.refs["MgnEventQueue.Arn"]
     assert attributes["ERROR_CODE"] and attributes["ERROR_MESSAGE"]
     assert attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumRetryAttempts"
 
@@ -252,9 +266,13 @@ def test_mgn_emulator_events_reach_the_real_handler(
     emu.clock.run_until_idle(600)
     runs = [r for r in stack.functions.log if r.function == "MgnEventFunction"]
     assert {r.outcome for r in runs} == {"ok"}
-    assert any(r.trigger == f"eventbridge:{SERVICE}" for r in runs)  # the lifecycle change to READY_FOR_TEST
-    assert len(runs) == bus.stats[SERVICE]["delivered"] + bus.stats[API]["delivered"]
+    assert {r.trigger for r in runs} == {"sqs:MgnEventQueue"}  # batches from the event queue
+    queue = bus.queues.queues["MgnEventQueue"]
+    assert queue.stats["sent"] == bus.stats[SERVICE]["delivered"] + bus.stats[API]["delivered"]
+    assert queue.stats["deleted"] == queue.stats["sent"]  # every message handled, none returned
+    assert bus.stats[SERVICE]["delivered"] >= 1  # the lifecycle change to READY_FOR_TEST
     assert stack.queue_messages("FunctionFailureDLQ") == []
+    assert stack.queue_messages("EventDeliveryDLQ") == []
 
 
 def test_stack_deployed_rule_matches_only_this_stack(bus: LocalEventBus, stack: LocalStack) -> None:
@@ -275,3 +293,41 @@ def test_stack_deployed_rule_matches_only_this_stack(bus: LocalEventBus, stack: 
         bus.matching_rules(status_change(ours.replace("mgn-pipeline-local", "other"), "CREATE_COMPLETE"))
         == []
     )
+
+
+def test_the_event_queue_batches_returns_what_failed_and_dead_letters_it_after_five_receives(
+    bus: LocalEventBus, stack: LocalStack, clock: SimClock
+) -> None:
+    batches: list[list[str]] = []
+
+    def fails_the_launch_result(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        bodies = {r["messageId"]: json.loads(r["body"]) for r in event["Records"]}
+        batches.append(sorted(b["detail-type"] for b in bodies.values()))
+        failed = [mid for mid, body in bodies.items() if body["detail-type"].endswith("Launch Result")]
+        return {"batchItemFailures": [{"itemIdentifier": mid} for mid in failed]}
+
+    stack.functions.register("MgnEventFunction", fails_the_launch_result)
+    launch = load_event("mgn-launch-result-test-succeeded.json")
+    bus.put_events(load_event("mgn-lifecycle-ready-for-test.json"))
+    bus.put_events(launch)
+    clock.advance(11)
+    # Both events in one batch, after the batching window.
+    assert batches == [["MGN Source Server Launch Result", "MGN Source Server Lifecycle State Change"]]
+    clock.run_until_idle(6 * 1800)
+    # Only the failed one came back, once per visibility timeout, until its fifth receive.
+    assert batches[1:] == [["MGN Source Server Launch Result"]] * 4
+    queue = bus.queues.queues["MgnEventQueue"]
+    assert (queue.stats["deleted"], queue.stats["dead_lettered"]) == (1, 1)
+    [message] = stack.queue_messages("EventDeliveryDLQ")
+    assert json.loads(message["Body"]) == launch
+
+
+def test_a_full_batch_goes_at_once(
+    bus: LocalEventBus, received: dict[str, list[Any]], clock: SimClock
+) -> None:
+    base = load_event("mgn-lifecycle-ready-for-test.json")
+    for i in range(50):  # BatchSize
+        bus.put_events({**base, "id": f"event-{i}"})
+    clock.advance(1)
+    assert len(received["MgnEventFunction"]) == 50
+    assert bus.queues.queues["MgnEventQueue"].stats["batches"] == 1

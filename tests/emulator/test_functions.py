@@ -55,7 +55,7 @@ def test_deploy_creates_tables_queues_and_topic(stack: LocalStack, template: Tem
     assert stack.refs["FunctionFailureDLQ"].endswith("/FunctionFailureDLQ-local")  # Ref of a queue: URL
     assert stack.refs["FunctionFailureDLQ.Arn"].endswith(":FunctionFailureDLQ-local")
     assert stack.refs["NotificationTopic"].startswith("arn:aws:sns:")
-    assert stack.refs["MgnEventFunctionMgnApiCalls.Arn"].endswith(":rule/MgnEventFunctionMgnApiCalls-local")
+    assert stack.refs["MgnApiCallsRule.Arn"].endswith(":rule/MgnApiCallsRule-local")
     assert stack.refs["AWS::AccountId"] == "111122223333"  # moto honours MOTO_ACCOUNT_ID
 
 

@@ -92,8 +92,8 @@ def test_functions_merge_globals(template: Template) -> None:
     reconciler, mgn_events = functions["ReconcilerFunction"], functions["MgnEventFunction"]
     assert reconciler.code_uri == "functions/reconciler/"
     assert reconciler.handler == "app.lambda_handler"
-    assert reconciler.timeout == 300  # its own
-    assert mgn_events.timeout == 60  # from Globals
+    assert reconciler.timeout == mgn_events.timeout == 300  # their own, over Globals' 60
+    assert template.globals_function()["Timeout"] == 60
     assert reconciler.environment["SERVERS_TABLE_NAME"] == {"Ref": "ServersTable"}
     assert "IDEMPOTENCY_TABLE_NAME" not in reconciler.environment
     assert mgn_events.environment["IDEMPOTENCY_TABLE_NAME"] == {"Ref": "IdempotencyTable"}
@@ -112,16 +112,16 @@ def test_both_mgn_rules_and_the_schedule_are_found(template: Template) -> None:
     events = {ev.rule_logical_id: ev for ev in template.events()}
     assert {
         "ReconcilerFunctionSchedule",
-        "MgnEventFunctionMgnServiceEvents",
-        "MgnEventFunctionMgnApiCalls",
+        "MgnServiceEventsRule",
+        "MgnApiCallsRule",
     } <= set(events)
     assert "ReconcilerFunctionSchedule" in [
         ev.rule_logical_id for ev in events.values() if ev.type == "Schedule"
     ]
-    service = events["MgnEventFunctionMgnServiceEvents"]
+    service = events["MgnServiceEventsRule"]
     assert service.type == "EventBridgeRule"
     assert service.pattern == {"source": ["aws.mgn"], "detail-type": [{"prefix": "MGN "}]}
-    api = events["MgnEventFunctionMgnApiCalls"]
+    api = events["MgnApiCallsRule"]
     assert api.pattern is not None
     assert api.pattern["detail-type"] == ["AWS API Call via CloudTrail"]
     assert "StartCutover" in api.pattern["detail"]["eventName"]
@@ -129,6 +129,21 @@ def test_both_mgn_rules_and_the_schedule_are_found(template: Template) -> None:
     schedule = events["ReconcilerFunctionSchedule"]
     assert schedule.type == "Schedule"
     assert resolve(schedule.schedule, template.parameter_values()) == "rate(5 minutes)"
+
+
+def test_the_mgn_rules_target_the_queue_the_event_function_reads_in_batches(template: Template) -> None:
+    [source] = template.queue_sources()
+    assert (source.function, source.queue) == ("MgnEventFunction", "MgnEventQueue")
+    assert source.batch_size == 50 and source.batching_window_s == 10
+    assert source.report_batch_item_failures  # one bad event does not send its batch back
+    queued = {ev.rule_logical_id for ev in template.events() if ev.queue}
+    assert queued == {"MgnServiceEventsRule", "MgnApiCallsRule"}
+    queue = template.resources()["MgnEventQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["EventDeliveryDLQ", "Arn"]}
+    sources = template.resources()["MgnEventQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert sorted(a["Fn::GetAtt"][0] for a in sources["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(
+        queued
+    )
 
 
 def test_every_event_has_a_retry_policy_and_a_dead_letter_queue(template: Template) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -97,3 +98,66 @@ def test_undocumented_detail_type_is_logged_and_ignored(account: Account, pipeli
     assert result == []
     assert account.mgn.calls == []
     assert any("unknown MGN detail-type" in line for line in pipeline_log)
+
+
+def sqs_batch(*events: dict[str, Any]) -> dict[str, Any]:
+    """What Lambda's event source mapping hands the function: one message per EventBridge event."""
+    return {
+        "Records": [
+            {
+                "messageId": f"message-{n}",
+                "receiptHandle": f"handle-{n}",
+                "body": json.dumps(event) if isinstance(event, dict) else event,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:111122223333:MgnEventQueue",
+                "awsRegion": "us-east-1",
+            }
+            for n, event in enumerate(events)
+        ]
+    }
+
+
+def test_a_batch_reads_every_server_it_names_at_once_and_returns_only_what_it_cannot_read(
+    account: Account,
+) -> None:
+    ids = [account.mgn.register_agent(f"batch-{n:02d}") for n in range(30)]
+    account.clock.run_until_idle(max_seconds=3600)
+    handler = account.load_handler("mgn_events")
+    ready = [event_for(account, "mgn-lifecycle-ready-for-test.json", sid, f"ready-{sid}") for sid in ids]
+    duplicate = copy.deepcopy(ready[0])  # EventBridge delivered it twice
+    malformed = load_event("malformed-resource-not-a-server.json")
+    calls_before = len(account.mgn.calls)
+
+    result = handler.lambda_handler(sqs_batch(*ready, duplicate, malformed, "not json"), FakeLambdaContext())
+
+    # The malformed event and the unreadable message come back (and, after five receives, go to the DLQ).
+    assert result == {
+        "batchItemFailures": [{"itemIdentifier": "message-31"}, {"itemIdentifier": "message-32"}]
+    }
+    assert {registry_step(account, sid) for sid in ids} == {"START_TEST"}
+    reads = [name for name, _ in account.mgn.calls[calls_before:] if name == "DescribeSourceServers"]
+    assert reads == ["DescribeSourceServers"]  # thirty servers, one read
+
+
+def test_a_persons_change_in_a_batch_is_repaired_even_if_the_server_was_advanced_before_it(
+    account: Account,
+) -> None:
+    sid = account.mgn.register_agent("mixed-01")
+    account.clock.run_until_idle(max_seconds=3600)
+    handler = account.load_handler("mgn_events")
+    handler.lambda_handler(
+        event_for(account, "mgn-lifecycle-ready-for-test.json", sid, "seen"), FakeLambdaContext()
+    )
+    account.mgn_client.update_replication_configuration(
+        sourceServerID=sid, dataPlaneRouting="PUBLIC_IP", createPublicIP=True
+    )
+    state_change = event_for(account, "mgn-lifecycle-ready-for-test.json", sid, "state")
+    person = event_for(account, "cloudtrail-update-replication-configuration.json", sid, "person")
+
+    result = handler.lambda_handler(sqs_batch(state_change, person), FakeLambdaContext())
+
+    assert result == {"batchItemFailures": []}
+    settings = account.mgn_client.get_replication_configuration(sourceServerID=sid)
+    assert (settings["dataPlaneRouting"], settings["createPublicIP"]) == ("PRIVATE_IP", False)

@@ -7,6 +7,8 @@ lost ones.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aws_lambda_powertools.metrics import MetricUnit
 
 from mgn_pipeline.pipeline.advance import Advance, Pipeline
@@ -36,7 +38,7 @@ OWN_CALLS_NOTHING_NEW = frozenset(
 
 def is_own_echo(event: MgnEvent) -> bool:
     """The CloudTrail record of a call the pipeline made itself and already follows up."""
-    if not event.own_call or event.api_call not in OWN_CALLS_NOTHING_NEW:
+    if not _is_echo(event):
         return False
     logger.info(
         "the pipeline's own API call; nothing new to read",
@@ -46,7 +48,14 @@ def is_own_echo(event: MgnEvent) -> bool:
     return True
 
 
-def handle_mgn_event(event: MgnEvent, gateway: MgnGateway, pipeline: Pipeline) -> list[Advance]:
+def handle_mgn_event(
+    event: MgnEvent,
+    gateway: MgnGateway,
+    pipeline: Pipeline,
+    advanced: dict[str, bool] | None = None,
+) -> list[Advance]:
+    """``advanced``: the servers a batch has advanced already (and whether the settings were
+    checked then); they are not advanced again for an event that asks no more of them."""
     logger.append_keys(event_id=event.event_id, trigger=event.trigger)
     trigger = Trigger(
         event.trigger,
@@ -67,6 +76,10 @@ def handle_mgn_event(event: MgnEvent, gateway: MgnGateway, pipeline: Pipeline) -
         return []
     advances: list[Advance] = []
     for server_id in event.server_ids:
+        if advanced is not None and _advanced_enough(advanced, server_id, trigger):
+            # The batch read every server after all its events were sent: this one says nothing newer.
+            logger.info("server advanced earlier in this batch", extra={"server_id": server_id})
+            continue
         try:
             server = gateway.get_server(server_id)
         except UnknownServerError:
@@ -79,4 +92,25 @@ def handle_mgn_event(event: MgnEvent, gateway: MgnGateway, pipeline: Pipeline) -
             metrics.add_metric(name="UnknownServerEvents", unit=MetricUnit.Count, value=1)
             continue
         advances.append(pipeline.advance(server, trigger))
+        if advanced is not None:
+            advanced[server_id] = advanced.get(server_id, False) or trigger.settings_may_have_changed
     return advances
+
+
+def _advanced_enough(advanced: dict[str, bool], server_id: str, trigger: Trigger) -> bool:
+    """Advanced earlier in the batch, its settings checked then if this trigger would check them."""
+    return server_id in advanced and (advanced[server_id] or not trigger.settings_may_have_changed)
+
+
+def servers_named(events: Iterable[MgnEvent]) -> list[str]:
+    """The servers a batch of events will advance (templates and echoes name none to read)."""
+    return [
+        server_id
+        for event in events
+        if event.is_known and event.api_call not in TEMPLATE_CALLS and not _is_echo(event)
+        for server_id in event.server_ids
+    ]
+
+
+def _is_echo(event: MgnEvent) -> bool:
+    return event.own_call and event.api_call in OWN_CALLS_NOTHING_NEW

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -17,10 +17,31 @@ from mgn_pipeline.shared.errors import (
 )
 from mgn_pipeline.shared.server import SourceServer
 
+# DescribeSourceServers takes at most 200 ids in its sourceServerIDs filter.
+_IDS_PER_DESCRIBE = 200
+
 
 class MgnGateway:
     def __init__(self, client: Any) -> None:
         self._client = client
+        # Servers read ahead for a batch of events (None: MGN does not know the id), each handed
+        # out once: a second look at the same server in the batch reads it afresh.
+        self._read_ahead: dict[str, SourceServer | None] = {}
+
+    def read_ahead(self, server_ids: Iterable[str]) -> None:
+        """Read many servers with as few DescribeSourceServers calls as MGN allows."""
+        wanted = [sid for sid in dict.fromkeys(server_ids) if sid not in self._read_ahead]
+        paginator = self._client.get_paginator("describe_source_servers")
+        for start in range(0, len(wanted), _IDS_PER_DESCRIBE):
+            chunk = wanted[start : start + _IDS_PER_DESCRIBE]
+            found: dict[str, SourceServer] = {}
+            with translate_errors("DescribeSourceServers"):
+                for page in paginator.paginate(filters={"sourceServerIDs": chunk}):
+                    for item in page.get("items", []):
+                        server = SourceServer.from_api(item)
+                        found[server.server_id] = server
+            for server_id in chunk:
+                self._read_ahead[server_id] = found.get(server_id)
 
     def active_server_pages(self, page_size: int = 200) -> Iterator[list[SourceServer]]:
         """Every non-archived source server, a page at a time (the API caps a page at 200)."""
@@ -31,6 +52,11 @@ class MgnGateway:
                 yield [SourceServer.from_api(item) for item in page.get("items", [])]
 
     def get_server(self, server_id: str) -> SourceServer:
+        if server_id in self._read_ahead:
+            server = self._read_ahead.pop(server_id)
+            if server is None:
+                raise UnknownServerError(f"MGN has no source server {server_id} in this account and Region")
+            return server
         with translate_errors("DescribeSourceServers"):
             response = self._client.describe_source_servers(filters={"sourceServerIDs": [server_id]})
         items = response.get("items", [])
