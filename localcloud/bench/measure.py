@@ -16,6 +16,49 @@ PHASE = (
 )
 SERVICES = ("mgn", "ec2", "dynamodb", "sns", "stepfunctions", "ssm", "sqs", "events")
 
+# Which part of the pipeline spends a call: the function making it (and, for the gate's tasks
+# function, the task). The event function and the reconciler follow every server through
+# replication and its test launch; the gate's tasks before the approval only read.
+PHASES = (
+    "replication and test (events, reconciler)",
+    "launch jobs (batcher)",
+    "gate until approved",
+    "cutover (after approval)",
+    "network health",
+    # Step Functions invoking the tasks, SSM's approval messages, the health checks' worker threads.
+    "outside a function's own thread",
+)
+_BEFORE_APPROVAL = {"precheck", "wait-ready", "request-approval", "record-rejection", "record-blocked"}
+
+
+def phase_of(caller: str) -> str:
+    function, _, what = caller.partition(":")
+    if function in {"MgnEventFunction", "ReconcilerFunction"}:
+        return PHASES[0]
+    if function == "LaunchBatcherFunction":
+        return PHASES[1]
+    if function == "ApprovalBridgeFunction" or (
+        function == "CutoverTasksFunction" and what in _BEFORE_APPROVAL
+    ):
+        return PHASES[2]
+    if function == "CutoverTasksFunction":
+        return PHASES[3]
+    if function == "NetworkHealthFunction":
+        return PHASES[4]
+    return PHASES[5]
+
+
+def calls_by_phase(cloud: LocalCloud, servers: int) -> dict[str, dict[str, float]]:
+    """Calls per server by phase and service (every service the wave called)."""
+    table: dict[str, Counter[str]] = {phase: Counter() for phase in PHASES}
+    for (caller, service, _), count in cloud.calls.by_caller.items():
+        table[phase_of(caller)][service] += count
+    return {
+        phase: {service: round(n / servers, 3) for service, n in sorted(by_service.items())}
+        for phase, by_service in table.items()
+        if by_service
+    }
+
 
 def is_finalized(cloud: LocalCloud, server_id: str) -> bool:
     server = cloud.mgn.server(server_id)
@@ -128,6 +171,7 @@ def measure(
         "calls": calls,
         "calls_per_server": {s: {op: round(c / n, 3) for op, c in ops.items()} for s, ops in calls.items()},
         "calls_per_server_total": {s: round(sum(ops.values()) / n, 3) for s, ops in calls.items()},
+        "calls_per_server_by_phase": calls_by_phase(cloud, n),
         "lambda_invocations": dict(sorted(functions.counts.items())),
         "lambda_invocations_per_server": {k: round(v / n, 3) for k, v in sorted(functions.counts.items())},
         "lambda": lambda_by_function,

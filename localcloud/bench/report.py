@@ -23,6 +23,14 @@ def print_table(result: dict[str, Any], out: TextIO) -> None:
     for service, ops in result["calls_per_server"].items():
         for op, count in ops.items():
             print(f"    {service:<8} {count:>8.2f}       {op}", file=out)
+    print(f"\n  {'calls per server by phase':<44} {'MGN':>6} {'DynamoDB':>8} {'EC2':>6} {'others':>7}", file=out)
+    for phase, by_service in result["calls_per_server_by_phase"].items():
+        others = sum(v for k, v in by_service.items() if k not in {"mgn", "dynamodb", "ec2"})
+        print(
+            f"    {phase:<42} {by_service.get('mgn', 0):>6.2f} {by_service.get('dynamodb', 0):>8.2f}"
+            f" {by_service.get('ec2', 0):>6.2f} {others:>7.2f}",
+            file=out,
+        )
     print("\n  Lambda per server      invocations   CPU ms/invocation", file=out)
     for fn, count in result["lambda_invocations_per_server"].items():
         ms = result["lambda"].get(fn, {}).get("cpu_ms_per_invocation", 0.0)
