@@ -23,7 +23,9 @@ def print_table(result: dict[str, Any], out: TextIO) -> None:
     for service, ops in result["calls_per_server"].items():
         for op, count in ops.items():
             print(f"    {service:<8} {count:>8.2f}       {op}", file=out)
-    print(f"\n  {'calls per server by phase':<44} {'MGN':>6} {'DynamoDB':>8} {'EC2':>6} {'others':>7}", file=out)
+    print(
+        f"\n  {'calls per server by phase':<44} {'MGN':>6} {'DynamoDB':>8} {'EC2':>6} {'others':>7}", file=out
+    )
     for phase, by_service in result["calls_per_server_by_phase"].items():
         others = sum(v for k, v in by_service.items() if k not in {"mgn", "dynamodb", "ec2"})
         print(
