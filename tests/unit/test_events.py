@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from mgn_pipeline.pipeline.mgn_events import is_own_echo
 from mgn_pipeline.shared.errors import InvalidEventError
 from mgn_pipeline.shared.events import parse_mgn_event
 from tests.conftest import load_event
@@ -108,3 +109,42 @@ def test_the_pipeline_s_own_call_is_known_by_its_user_agent() -> None:
 
 def test_service_events_are_never_own_calls() -> None:
     assert not parse_mgn_event(load_event("mgn-lifecycle-ready-for-test.json")).own_call
+
+
+def _api_call(sample: str, operation: str, parameters: dict[str, object]) -> dict[str, object]:
+    event = copy.deepcopy(load_event(sample))
+    event["detail"]["eventName"] = operation
+    event["detail"]["requestParameters"] = parameters
+    return event
+
+
+@pytest.mark.parametrize(
+    ("operation", "parameters"),
+    [
+        ("StartTest", {"sourceServerIDs": [SERVER]}),
+        (
+            "ChangeServerLifeCycleState",
+            {"sourceServerID": SERVER, "lifeCycle": {"state": "READY_FOR_CUTOVER"}},
+        ),
+        ("TerminateTargetInstances", {"sourceServerIDs": [SERVER]}),
+        ("FinalizeCutover", {"sourceServerID": SERVER}),
+    ],
+)
+def test_the_pipeline_s_own_calls_it_follows_up_itself_are_skipped_a_person_s_are_not(
+    operation: str, parameters: dict[str, object]
+) -> None:
+    own = parse_mgn_event(_api_call("cloudtrail-start-test-by-pipeline.json", operation, parameters))
+    person = parse_mgn_event(_api_call("cloudtrail-start-test.json", operation, parameters))
+    assert own.server_ids == person.server_ids == (SERVER,)
+    assert is_own_echo(own)
+    assert not is_own_echo(person)  # a person's call: the server is read and advanced
+
+
+def test_the_pipeline_s_own_settings_repair_is_not_skipped() -> None:
+    # A repair has no MGN event of its own: its echo still advances the server (without a settings read).
+    repair = _api_call(
+        "cloudtrail-start-test-by-pipeline.json",
+        "UpdateReplicationConfiguration",
+        {"sourceServerID": SERVER, "dataPlaneRouting": "PRIVATE_IP"},
+    )
+    assert not is_own_echo(parse_mgn_event(repair))
