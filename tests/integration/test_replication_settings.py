@@ -170,12 +170,12 @@ def test_quiet_server_is_rechecked_on_the_interval_not_at_every_reconcile(
     account.mgn_client.update_replication_configuration(sourceServerID=server_id, stagingAreaTags={})
     reads = account.call_count("GetReplicationConfiguration")
 
-    for _ in range(5):  # 25 minutes of reconciles on a quiet server: no settings reads
+    for _ in range(11):  # 55 minutes of reconciles on a quiet server: no settings reads
         account.clock.advance(300)
         reconcile(account)
     assert account.call_count("GetReplicationConfiguration") == reads
 
-    account.clock.advance(6 * 60)  # past SETTINGS_RECHECK_MINUTES (30)
+    account.clock.advance(6 * 60)  # past SETTINGS_RECHECK_MINUTES (60, the template's default)
     reconcile(account)
     assert replication(account, server_id)["stagingAreaTags"] == {"CostCenter": "migration"}
     assert [r["action"] for r in audit(account, server_id)][-1] == "replication-settings-repaired"

@@ -95,6 +95,19 @@ class OpenPorts:
 
 
 @dataclass
+class FakeLaunchConfigurations:
+    """The remembered launch configurations: no post-launch actions unless a test sets some."""
+
+    actions: dict[str, Any] = field(default_factory=dict)
+
+    def post_launch_actions(self, server_id: str) -> dict[str, Any]:
+        return self.actions
+
+    def template_id(self, server_id: str, *, fresh: bool = False) -> str | None:
+        return None
+
+
+@dataclass
 class FakeJobs:
     """MGN's jobs: what a job says about each server, and every write the gate made."""
 
@@ -108,9 +121,6 @@ class FakeJobs:
 
     def failure_reasons(self, job_id: str, server_id: str) -> list[str]:
         return [self.failure]
-
-    def post_launch_actions(self, server_id: str) -> dict[str, Any]:
-        return {}
 
     def change_lifecycle(self, server_id: str, state: str) -> None:
         self.writes.append(("ChangeServerLifeCycleState", state))

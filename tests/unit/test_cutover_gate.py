@@ -35,6 +35,7 @@ from tests.unit.fakes import (
     FakeHealth,
     FakeInstances,
     FakeJobs,
+    FakeLaunchConfigurations,
     FakeNotifier,
     OpenPorts,
     source_server,
@@ -174,6 +175,7 @@ def world(dynamodb: Any) -> Gate:
             queue=CutoverQueue(dynamodb, "gates"),
             gateway=gateway,  # type: ignore[arg-type]
             jobs=jobs,  # type: ignore[arg-type]
+            launch_configurations=FakeLaunchConfigurations(),  # type: ignore[arg-type]
             instances=lambda: FakeInstances(instance),  # type: ignore[arg-type,return-value]
             prober=OpenPorts(),
             notices=notices,

@@ -25,6 +25,7 @@ from tests.unit.fakes import (
     FakeHealth,
     FakeInstances,
     FakeJobs,
+    FakeLaunchConfigurations,
     FakeNotifier,
     OpenPorts,
     source_server,
@@ -39,7 +40,7 @@ RUNNING = InstanceFacts("i-test", "running", "10.0.2.9", (), "subnet-launch", fr
 class FakeGate:
     opened: list[tuple[str, str]] = field(default_factory=list)
 
-    def start(self, server_id: str, test_job_id: str) -> None:
+    def start(self, server_id: str, test_job_id: str, observed: object = None) -> None:
         self.opened.append((server_id, test_job_id))
 
 
@@ -102,6 +103,7 @@ def world(dynamodb: Any) -> World:
     launches = TestLaunches(
         queue=queue,
         jobs=jobs,  # type: ignore[arg-type]
+        launch_configurations=FakeLaunchConfigurations(),  # type: ignore[arg-type]
         instances=lambda: instances,  # type: ignore[arg-type,return-value]
         health=health,
         prober=OpenPorts(),

@@ -29,6 +29,7 @@ from mgn_pipeline.jobs.probe import SocketProber, TcpProber
 from mgn_pipeline.pipeline.advance import Pipeline, StepAction
 from mgn_pipeline.shared.aws.audit import AuditTrail
 from mgn_pipeline.shared.aws.clients import AWS_CONFIG, AwsClients
+from mgn_pipeline.shared.aws.launch_configurations import RememberedLaunchConfigurations
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.aws.mgn_waves import MgnWaves
 from mgn_pipeline.shared.aws.notifier import Notifier
@@ -146,6 +147,7 @@ def gate_from_config(
             queue=CutoverQueue(clients.dynamodb, config.gate_table),
             gateway=gateway,
             jobs=jobs,
+            launch_configurations=RememberedLaunchConfigurations(gateway, registry),
             instances=lambda: Ec2Instances(clients.ec2),
             prober=prober or SocketProber(),
             notices=notices,

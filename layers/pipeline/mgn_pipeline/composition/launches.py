@@ -18,6 +18,7 @@ from mgn_pipeline.pipeline.advance import StepAction
 from mgn_pipeline.replication.launch_policy import LaunchViolationMode
 from mgn_pipeline.shared.aws.audit import AuditTrail
 from mgn_pipeline.shared.aws.clients import AwsClients
+from mgn_pipeline.shared.aws.launch_configurations import RememberedLaunchConfigurations
 from mgn_pipeline.shared.aws.launch_templates import LaunchTemplates
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.aws.notifier import Notifier
@@ -51,14 +52,15 @@ def build_test_launch_actions(
             " passes would have no cutover gate to open (the template sets both)"
         )
     policy = settings.launch_policy()
-    gateway = MgnGateway(clients.mgn)
+    registry = registry or ServerRegistry(clients.dynamodb, settings.servers_table)
+    launch_configurations = RememberedLaunchConfigurations(MgnGateway(clients.mgn), registry)
 
     def launch_blocked(server: SourceServer) -> list[str]:
         # In repair mode the settings guard, which ran just before in the same advance, has
         # already fixed the template (or raised); only block mode can leave a violation.
         if policy.mode is not LaunchViolationMode.BLOCK:
             return []
-        template_id = gateway.launch_template_id(server.server_id)
+        template_id = launch_configurations.template_id(server.server_id)
         if template_id is None:
             return ["no EC2 launch template yet"]
         _, data = LaunchTemplates(clients.ec2).default_version(template_id)
@@ -69,6 +71,7 @@ def build_test_launch_actions(
     service = TestLaunches(
         queue=LaunchQueue(clients.dynamodb, config.queue_table),
         jobs=MgnJobs(clients.mgn),
+        launch_configurations=launch_configurations,
         instances=lambda: Ec2Instances(clients.ec2),
         health=DynamoHealthStatus(
             clients.dynamodb, config.health_table or "missing-health-table", config.health_max_age, now
@@ -78,7 +81,7 @@ def build_test_launch_actions(
         audit=AuditTrail(
             clients.dynamodb,
             settings.audit_table,
-            wave_of=(registry or ServerRegistry(clients.dynamodb, settings.servers_table)).wave_of,
+            wave_of=registry.wave_of,
         ),
         notifier=lambda: Notifier(clients.sns, settings.notification_topic_arn),
         config=config,

@@ -6,9 +6,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from mgn_pipeline.pipeline.advance import Pipeline, StepAction
-from mgn_pipeline.replication.enforcer import RememberedLaunchTemplates, SettingsEnforcer
+from mgn_pipeline.replication.enforcer import SettingsEnforcer
 from mgn_pipeline.shared.aws.audit import AuditTrail
 from mgn_pipeline.shared.aws.clients import AwsClients
+from mgn_pipeline.shared.aws.launch_configurations import RememberedLaunchConfigurations
 from mgn_pipeline.shared.aws.launch_templates import LaunchTemplates
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.aws.mgn_waves import MgnWaves
@@ -38,7 +39,7 @@ def build_pipeline(
     registry = ServerRegistry(clients.dynamodb, settings.servers_table, wave=waves.wave_for)
     enforcer = SettingsEnforcer(
         gateway=gateway,
-        template_ids=RememberedLaunchTemplates(gateway, registry),
+        launch_configurations=RememberedLaunchConfigurations(gateway, registry),
         launch_templates=lambda: LaunchTemplates(clients.ec2),
         policy=settings.replication_policy(),
         launch_policy=settings.launch_policy(),

@@ -24,7 +24,9 @@ from mgn_pipeline.jobs.probe import TcpProber
 from mgn_pipeline.jobs.verification import (
     CUTOVER_PHASES,
     VerdictState,
+    post_launch_facts,
 )
+from mgn_pipeline.shared.aws.launch_configurations import RememberedLaunchConfigurations
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.errors import MgnConflictError
 from mgn_pipeline.shared.server import LifeCycleState, SourceServer
@@ -38,6 +40,7 @@ class GateCompletion:
         queue: CutoverQueue,
         gateway: MgnGateway,
         jobs: MgnJobs,
+        launch_configurations: RememberedLaunchConfigurations,
         instances: Callable[[], Ec2Instances],
         prober: TcpProber,
         notices: GateNotices,
@@ -50,6 +53,7 @@ class GateCompletion:
         self._queue = queue
         self._gateway = gateway
         self._jobs = jobs
+        self._launch_configurations = launch_configurations
         self._instances = instances
         self._prober = prober
         self._notices = notices
@@ -60,15 +64,16 @@ class GateCompletion:
         record = self._steps.expect(server_id, attempt, {GateStatus.LAUNCHED, GateStatus.VERIFIED})
         if record.status is GateStatus.VERIFIED:
             return {"verified": True}
-        server = self._gateway.get_server(server_id)
-        job = self._jobs.job(record.cutover_job_id or "") if record.cutover_job_id else None
+        actions = self._launch_configurations.post_launch_actions(server_id)
         result = verify_launched(
             self._config,
             CUTOVER_PHASES,
-            server=server,
+            tags=record.tags_at_launch
+            if record.tags_at_launch is not None
+            else self._gateway.get_server(server_id).tags,
             facts=self._instances().facts(record.instance_id or ""),
-            participant=participant(job, server_id),
-            jobs=self._jobs,
+            post_launch_actions=actions,
+            participant=self._participant(record, actions),
             prober=self._prober,
         )
         details = {"attempt": attempt, "instanceId": record.instance_id, "verdict": result.as_dict()}
@@ -82,6 +87,15 @@ class GateCompletion:
         self._steps.move(record, GateStatus.VERIFIED)
         self._notices.record(server_id, "cutover-verification-passed", "every check passed", details)
         return {"verified": True, "instanceId": record.instance_id}
+
+    def _participant(self, record: GateRecord, post_launch_actions: Mapping[str, Any]) -> dict[str, Any]:
+        """The server's entry in its cutover job: as the launch left it when no post-launch action
+        runs on this launch (nothing in it changes after LAUNCHED), else read now (their status)."""
+        pending = post_launch_facts(post_launch_actions, {}, CUTOVER_PHASES).applies_to_test
+        if record.launch_participant is not None and not pending:
+            return dict(record.launch_participant)
+        job = self._jobs.job(record.cutover_job_id) if record.cutover_job_id else None
+        return participant(job, record.server_id)
 
     def finalize(self, server_id: str, attempt: int) -> dict[str, Any]:
         record = self._steps.expect(

@@ -16,6 +16,7 @@ from mgn_pipeline.cutover.queue import queue_fields
 from mgn_pipeline.cutover.store import GateRecord, Outbox
 from mgn_pipeline.cutover.transitions import GateTransitions
 from mgn_pipeline.jobs.mgn_jobs import MgnJobs, participant
+from mgn_pipeline.shared.server import SourceServer
 
 
 class GateLaunch:
@@ -63,8 +64,9 @@ class GateLaunch:
             return "cutover gate moved on"
         return self._fail_task(record, CutoverStartRefused.__name__, why, "cutover start refused")
 
-    def follow_launch(self, record: GateRecord) -> str:
-        """The cutover job's word on this server: LAUNCHED resolves the token, FAILED fails it."""
+    def follow_launch(self, record: GateRecord, server: SourceServer) -> str:
+        """The cutover job's word on this server: LAUNCHED resolves the token, FAILED fails it.
+        ``server``: as MGN describes it now; its tags are kept for the verification."""
         job = self._jobs.job(record.cutover_job_id or "")
         entry = participant(job, record.server_id)
         status = str(entry.get("launchStatus", "UNKNOWN"))
@@ -78,7 +80,7 @@ class GateLaunch:
                     record.task_token or "", output={"jobId": record.cutover_job_id, "instanceId": instance}
                 ),
                 "cutover launched",
-                {"instanceId": instance},
+                {"instanceId": instance, "launchParticipant": entry, "tagsAtLaunch": dict(server.tags)},
             )
         if status == "FAILED" or job is None or job.get("status") == "COMPLETED":
             reasons = self._jobs.failure_reasons(record.cutover_job_id or "", record.server_id) if job else []

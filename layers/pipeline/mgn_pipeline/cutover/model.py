@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from mgn_pipeline.shared.server import ReplicationState, SourceServer, duration_seconds
+from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer, duration_seconds
 
 
 class GateStatus(StrEnum):
@@ -63,6 +64,46 @@ def readiness_facts(server: SourceServer) -> dict[str, Any]:
         "replication": server.replication.value,
         "lag": server.lag_duration,
     }
+
+
+def observed_snapshot(server: SourceServer, at: datetime) -> dict[str, Any]:
+    """What MGN said of a server as its gate opened (its answer to the lifecycle change that made it
+    READY_FOR_CUTOVER): the first precheck, moments later, checks it instead of reading MGN again."""
+    return {
+        "at": at.isoformat(),
+        "serverId": server.server_id,
+        "arn": server.arn,
+        "lifecycle": server.lifecycle.value,
+        "replication": server.replication.value,
+        "replicationError": server.replication_error,
+        "lag": server.lag_duration,
+        "hostname": server.hostname,
+        "tags": dict(server.tags),
+        "lastTestJobId": server.last_test_job_id,
+    }
+
+
+def server_from_snapshot(
+    snapshot: Mapping[str, Any], now: datetime, fresh_for: timedelta
+) -> SourceServer | None:
+    """The server as ``observed_snapshot`` kept it, if taken within ``fresh_for`` of ``now`` (else None)."""
+    try:
+        if now - datetime.fromisoformat(str(snapshot["at"])) > fresh_for:
+            return None
+        return SourceServer(
+            server_id=str(snapshot["serverId"]),
+            arn=str(snapshot.get("arn") or ""),
+            lifecycle=LifeCycleState(snapshot["lifecycle"]),
+            replication=ReplicationState(snapshot["replication"]),
+            is_archived=False,
+            hostname=str(snapshot.get("hostname") or ""),
+            tags=dict(snapshot.get("tags") or {}),
+            replication_error=snapshot.get("replicationError"),
+            lag_duration=snapshot.get("lag"),
+            last_test_job_id=snapshot.get("lastTestJobId"),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None  # unreadable: read MGN instead
 
 
 def replication_problems(server: SourceServer, max_lag_seconds: int) -> list[str]:

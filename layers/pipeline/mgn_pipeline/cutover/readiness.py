@@ -7,11 +7,20 @@ the cutover (WAITING_REPLICATION). A parked task token is resolved by ``follow``
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from mgn_pipeline.cutover.config import CutoverConfig
 from mgn_pipeline.cutover.errors import GateStateError, ReplicationNotReady
-from mgn_pipeline.cutover.model import CLOSED, GateStatus, error_cause, readiness_facts, replication_problems
+from mgn_pipeline.cutover.model import (
+    CLOSED,
+    GateStatus,
+    error_cause,
+    observed_snapshot,
+    readiness_facts,
+    replication_problems,
+    server_from_snapshot,
+)
 from mgn_pipeline.cutover.notices import GateNotices
 from mgn_pipeline.cutover.store import GateRecord, Outbox
 from mgn_pipeline.cutover.transitions import GateTransitions
@@ -21,6 +30,9 @@ from mgn_pipeline.shared.errors import NetworkHealthGateFailed
 from mgn_pipeline.shared.server import LifeCycleState, SourceServer
 
 _WAITING = {GateStatus.WAITING_READY, GateStatus.WAITING_REPLICATION}
+# How long what MGN said at the gate's opening stands in for a read: the execution's first task
+# runs seconds after it starts.
+OBSERVED_FRESH_FOR = timedelta(minutes=2)
 
 
 class GateReadiness:
@@ -41,8 +53,11 @@ class GateReadiness:
         self._config = config
 
     # ------------------------------------------------------------------ opening
-    def open(self, server_id: str, test_job_id: str | None, *, reopen: bool) -> str:
-        """Start the execution of the next attempt unless one is running or this test was decided."""
+    def open(
+        self, server_id: str, test_job_id: str | None, *, reopen: bool, observed: SourceServer | None = None
+    ) -> str:
+        """Start the execution of the next attempt unless one is running or this test was decided.
+        ``observed``: the server as MGN just returned it, kept for the first precheck."""
         record = self._store.get(server_id)
         if record is not None and record.status not in CLOSED:
             if record.status is GateStatus.OPENING and record.execution_arn is None:
@@ -52,7 +67,9 @@ class GateReadiness:
             return f"cutover gate closed for test {record.test_job_id}: {record.status.value}"
         attempt = 1 if record is None else record.attempt + 1
         job = test_job_id or (record.test_job_id if record else None)
-        if not self._store.open(server_id, attempt, job, record, self._steps.now()):
+        now = self._steps.now()
+        snapshot = observed_snapshot(observed, now) if observed is not None else None
+        if not self._store.open(server_id, attempt, job, record, now, observed=snapshot):
             return "cutover gate being opened by a concurrent trigger"
         opened = self._store.get(server_id)
         assert opened is not None  # noqa: S101 - just written
@@ -85,11 +102,18 @@ class GateReadiness:
     def precheck(self, server_id: str, attempt: int) -> dict[str, Any]:
         """Health gate green, replication CONTINUOUS with lag under the threshold; raises otherwise."""
         record = self._steps.expect(server_id, attempt, {GateStatus.OPENING, GateStatus.APPROVED})
-        server = self._gateway.get_server(server_id)
+        server = self._observed(record) or self._gateway.get_server(server_id)
         if server.lifecycle is not LifeCycleState.READY_FOR_CUTOVER:
             raise GateStateError(f"{server_id} is {server.lifecycle.value}, not READY_FOR_CUTOVER")
         self.check_ready(server)
         return {"status": record.status.value, **readiness_facts(server)}
+
+    def _observed(self, record: GateRecord) -> SourceServer | None:
+        """The server as the gate's opening saw it, for the first precheck only (a later one, after
+        a wait or with an approval in hand, reads MGN)."""
+        if record.status is not GateStatus.OPENING or record.observed is None:
+            return None
+        return server_from_snapshot(record.observed, self._steps.now(), OBSERVED_FRESH_FOR)
 
     def recheck(self, server_id: str, attempt: int) -> dict[str, Any]:
         self._steps.expect(server_id, attempt, {GateStatus.APPROVED})

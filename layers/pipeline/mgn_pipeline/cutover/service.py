@@ -43,9 +43,9 @@ class CutoverGate:
     def waves(self) -> WaveApprovals | None:
         return self.approval.waves
 
-    def start(self, server_id: str, test_job_id: str | None) -> None:
+    def start(self, server_id: str, test_job_id: str | None, observed: SourceServer | None = None) -> None:
         """``CutoverGateStarter``: open the gate after a verified test; a repeat does nothing."""
-        self.readiness.open(server_id, test_job_id, reopen=False)
+        self.readiness.open(server_id, test_job_id, reopen=False, observed=observed)
 
     # ------------------------------------------------------------------ follow (events, reconciler)
     def follow(self, server: SourceServer, trigger: Trigger) -> str:
@@ -67,7 +67,7 @@ class CutoverGate:
         if record.status is GateStatus.WAITING_APPROVAL and record.wave:
             return f"waiting to be asked for with wave {record.wave}"
         if record.status is GateStatus.CUTTING_OVER and record.cutover_job_id and record.task_token:
-            return self.launch.follow_launch(record)
+            return self.launch.follow_launch(record, server)
         if record.status in CLOSED:
             if server.lifecycle is LifeCycleState.READY_FOR_CUTOVER and server.last_test_job_id not in (
                 None,

@@ -37,6 +37,10 @@ CUTOVER_QUEUE_NAME = "CUTOVER"
 CUTOVER_QUEUE_FIELDS = (CUTOVER_QUEUE, "cutoverEligibleAt", "cutoverClaimId", "cutoverClaimedAt")
 
 
+# Gate fields stored as JSON strings.
+_JSON_FIELDS = frozenset({"decision", "launchParticipant", "tagsAtLaunch"})
+
+
 @dataclass(frozen=True, slots=True)
 class Outbox:
     """A task result decided but maybe not yet delivered to Step Functions."""
@@ -65,6 +69,13 @@ class GateRecord:
     # Approval per wave: the wave the gate is asked with, and the request that asked it.
     wave: str | None = None
     wave_request_id: str | None = None
+    # What MGN said of the server as the gate opened (cutover.model.observed_snapshot).
+    observed: Mapping[str, Any] | None = None
+    # Set at LAUNCHED from the launch's word: the server's entry in the cutover job and its tags
+    # (they declare its application ports), so that verifying needs no MGN read when no post-launch
+    # action is pending.
+    launch_participant: Mapping[str, Any] | None = None
+    tags_at_launch: Mapping[str, str] | None = None
 
     @property
     def execution_name(self) -> str:
@@ -82,6 +93,10 @@ def record_from_item(item: Mapping[str, Any]) -> GateRecord:
             output=json.loads(string_attribute(box, "output") or "{}"),
         )
     decision = string_attribute(item, "decision")
+    observed, launch_participant, tags_at_launch = (
+        json.loads(string_attribute(item, name) or "null")
+        for name in ("observed", "launchParticipant", "tagsAtLaunch")
+    )
     return GateRecord(
         server_id=item["serverId"]["S"],
         attempt=int(item["attempt"]["N"]),
@@ -98,6 +113,9 @@ def record_from_item(item: Mapping[str, Any]) -> GateRecord:
         updated_at=string_attribute(item, "updatedAt") or "",
         wave=string_attribute(item, "wave"),
         wave_request_id=string_attribute(item, "waveRequestId"),
+        observed=observed,
+        launch_participant=launch_participant,
+        tags_at_launch=tags_at_launch,
     )
 
 
@@ -121,6 +139,7 @@ class GateStore:
         test_job_id: str | None,
         previous: GateRecord | None,
         now: datetime,
+        observed: Mapping[str, Any] | None = None,
     ) -> bool:
         """Claim attempt ``attempt`` (a new item, or the next attempt of a closed one)."""
         item = {
@@ -132,6 +151,8 @@ class GateStore:
         }
         if test_job_id:
             item["testJobId"] = {"S": test_job_id}
+        if observed is not None:
+            item["observed"] = {"S": json.dumps(dict(observed), default=str, sort_keys=True)}
         if previous is None:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(serverId)"}
         else:
@@ -187,7 +208,9 @@ class GateStore:
             if value is None:
                 continue
             names[f"#f{i}"] = key
-            values[f":f{i}"] = attribute_value(json.dumps(value, default=str) if key == "decision" else value)
+            values[f":f{i}"] = attribute_value(
+                json.dumps(value, default=str) if key in _JSON_FIELDS else value
+            )
             sets.append(f"#f{i} = :f{i}")
         removed = [r for r in remove if r not in fields]
         if new is not GateStatus.WAITING_APPROVAL and AWAITING_WAVE not in fields:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from mgn_pipeline.jobs.mgn_jobs import MgnJobs
 from mgn_pipeline.jobs.probe import TcpProber
 from mgn_pipeline.jobs.verification import (
     Expectations,
@@ -16,7 +15,6 @@ from mgn_pipeline.jobs.verification import (
     post_launch_facts,
     verify_instance,
 )
-from mgn_pipeline.shared.server import SourceServer
 
 
 class VerificationRules(Protocol):
@@ -38,18 +36,20 @@ def verify_launched(
     rules: VerificationRules,
     phases: frozenset[str],
     *,
-    server: SourceServer,
+    tags: Mapping[str, str],
     facts: InstanceFacts,
+    post_launch_actions: Mapping[str, Any],
     participant: Mapping[str, Any],
-    jobs: MgnJobs,
     prober: TcpProber,
 ) -> Verdict:
-    """``participant``: the server's entry in its launch job; ``phases``: TEST_PHASES or CUTOVER_PHASES."""
+    """``tags``: the source server's (its declared ports); ``post_launch_actions``: its launch
+    configuration's; ``participant``: its entry in the launch job; ``phases``: TEST_PHASES or
+    CUTOVER_PHASES."""
     return verify_instance(
         facts,
         Expectations(rules.allowed_subnet_ids, rules.expected_security_group_ids),
-        post_launch_facts(jobs.post_launch_actions(server.server_id), participant, phases),
-        declared_ports(server.tags, rules.app_ports_tag, rules.default_app_ports),
+        post_launch_facts(post_launch_actions, participant, phases),
+        declared_ports(tags, rules.app_ports_tag, rules.default_app_ports),
         prober,
         rules.probe_timeout_seconds,
     )

@@ -97,9 +97,13 @@ class MgnJobs:
             "TerminateTargetInstances", self._client.terminate_target_instances, server_ids, tags
         )
 
-    def change_lifecycle(self, server_id: str, state: str) -> None:
+    def change_lifecycle(self, server_id: str, state: str) -> SourceServer:
+        """The server as ChangeServerLifeCycleState returns it (its whole record, in its new state)."""
         with translate_errors("ChangeServerLifeCycleState"):
-            self._client.change_server_life_cycle_state(sourceServerID=server_id, lifeCycle={"state": state})
+            response = self._client.change_server_life_cycle_state(
+                sourceServerID=server_id, lifeCycle={"state": state}
+            )
+        return SourceServer.from_api(response)
 
     def finalize_cutover(self, server_id: str) -> SourceServer:
         """The server as FinalizeCutover returns it (its whole record, as DescribeSourceServers would)."""
@@ -110,11 +114,6 @@ class MgnJobs:
     def mark_as_archived(self, server_id: str) -> None:
         with translate_errors("MarkAsArchived"):
             self._client.mark_as_archived(sourceServerID=server_id)
-
-    def post_launch_actions(self, server_id: str) -> dict[str, Any]:
-        with translate_errors("GetLaunchConfiguration"):
-            response = self._client.get_launch_configuration(sourceServerID=server_id)
-        return dict(response.get("postLaunchActions") or {})
 
     @staticmethod
     def _job_request(operation: str, call: Any, server_ids: list[str], tags: Mapping[str, str]) -> JobRequest:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from mgn_pipeline.shared.server import SourceServer
+
 
 class CutoverGateStarter(Protocol):
-    def start(self, server_id: str, test_job_id: str) -> None:
-        """Open the approval gate for ``server_id``; must tolerate being asked twice."""
+    def start(self, server_id: str, test_job_id: str, observed: SourceServer | None = None) -> None:
+        """Open the approval gate for ``server_id``; must tolerate being asked twice. ``observed``:
+        the server as MGN has just returned it (READY_FOR_CUTOVER), which saves the gate a read."""
         ...

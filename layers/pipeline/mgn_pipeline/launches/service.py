@@ -32,6 +32,7 @@ from mgn_pipeline.launches.gate import CutoverGateStarter
 from mgn_pipeline.launches.model import LaunchStatus, QueueItem
 from mgn_pipeline.launches.queue import LaunchQueue
 from mgn_pipeline.shared.aws.audit import PIPELINE_ACTOR, AuditRecord, AuditTrail
+from mgn_pipeline.shared.aws.launch_configurations import RememberedLaunchConfigurations
 from mgn_pipeline.shared.aws.notifier import Notifier, server_line
 from mgn_pipeline.shared.observability import logger, metrics
 from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer
@@ -46,6 +47,7 @@ class TestLaunches:
         *,
         queue: LaunchQueue,
         jobs: MgnJobs,
+        launch_configurations: RememberedLaunchConfigurations,
         instances: Callable[[], Ec2Instances],
         health: HealthStatus,
         prober: TcpProber,
@@ -59,6 +61,7 @@ class TestLaunches:
     ) -> None:
         self._queue = queue
         self._jobs = jobs
+        self._launch_configurations = launch_configurations
         self._instances = instances
         self._health = health
         self._prober = prober
@@ -220,10 +223,10 @@ class TestLaunches:
         result = verify_launched(
             config,
             TEST_PHASES,
-            server=server,
+            tags=server.tags,
             facts=facts,
+            post_launch_actions=self._launch_configurations.post_launch_actions(server.server_id),
             participant=participant,
-            jobs=self._jobs,
             prober=self._prober,
         )
         if result.state is VerdictState.PENDING:
@@ -267,8 +270,9 @@ class TestLaunches:
 
     def _complete_pass(self, server: SourceServer, item: QueueItem, trigger: Trigger) -> str:
         job_id = item.job_id or ""
+        observed = server
         if server.lifecycle is LifeCycleState.TESTING:
-            self._jobs.change_lifecycle(server.server_id, LifeCycleState.READY_FOR_CUTOVER.value)
+            observed = self._jobs.change_lifecycle(server.server_id, LifeCycleState.READY_FOR_CUTOVER.value)
             self._record(
                 server,
                 "marked-ready-for-cutover",
@@ -277,7 +281,7 @@ class TestLaunches:
                 {"jobId": job_id, "cleanup": self._config.cleanup.value},
             )
         # Started after the lifecycle change: the gate reads READY_FOR_CUTOVER. Gates tolerate a repeat.
-        self._gate.start(server.server_id, job_id)
+        self._gate.start(server.server_id, job_id, observed)
         return f"test passed (job {job_id}): ready for cutover, test instance {'terminate queued' if self._config.cleanup is CleanupMode.TERMINATE else 'kept'}"
 
     def _fail(

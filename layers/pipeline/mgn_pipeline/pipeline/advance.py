@@ -25,6 +25,8 @@ StepAction = Callable[[SourceServer, Trigger], str]
 AccountCheck = Callable[[Trigger], list[str]]
 
 _IDLE_STEPS = {PipelineStep.NONE, PipelineStep.DONE}
+# The servers table's record of when the account checks last ran.
+ACCOUNT_CHECKS = "replication-templates"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,17 @@ class Pipeline:
         self._now = now
 
     def check_account(self, trigger: Trigger) -> list[str]:
+        """The account checks (the replication templates). A scheduled run does them once per
+        recheck interval: a change to a template is seen at once through CloudTrail, and every new
+        server's own settings are checked when it is first seen."""
+        now = self._now()
+        if trigger.periodic and self._account_checks:
+            checked = self._registry.account_checked_at(ACCOUNT_CHECKS)
+            if checked is not None and now - checked < self._guard_recheck:
+                return [f"account checked at {checked.isoformat()}"]
         outcomes = [outcome for check in self._account_checks for outcome in check(trigger)]
+        if self._account_checks:
+            self._registry.note_account_check(ACCOUNT_CHECKS, now)
         logger.info("account checked", extra={"trigger": trigger.label, "outcomes": outcomes})
         return outcomes
 

@@ -16,10 +16,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from mgn_pipeline.replication.launch_policy import LaunchPolicy, LaunchViolationMode
 from mgn_pipeline.replication.policy import FieldDrift, ReplicationPolicy
 from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
+from mgn_pipeline.shared.aws.launch_configurations import RememberedLaunchConfigurations
 from mgn_pipeline.shared.aws.launch_templates import LaunchTemplates
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.aws.notifier import Notifier, server_line
-from mgn_pipeline.shared.aws.server_registry import ServerRegistry
 from mgn_pipeline.shared.errors import MgnRequestRejectedError
 from mgn_pipeline.shared.observability import logger, metrics
 from mgn_pipeline.shared.scope import Scope
@@ -39,29 +39,11 @@ _NEW_TEMPLATE_DEFAULTS: dict[str, Any] = {
 }
 
 
-class RememberedLaunchTemplates:
-    """A server's EC2 launch template id: MGN makes the template when the agent registers and keeps
-    it for the server's life, so GetLaunchConfiguration is read once and the id kept in the registry."""
-
-    def __init__(self, gateway: MgnGateway, registry: ServerRegistry) -> None:
-        self._gateway = gateway
-        self._registry = registry
-
-    def template_id(self, server_id: str) -> str | None:
-        known = self._registry.launch_template_id(server_id)
-        if known:
-            return known
-        found = self._gateway.launch_template_id(server_id)
-        if found:
-            self._registry.learned_launch_template(server_id, found)
-        return found
-
-
 class SettingsEnforcer:
     def __init__(
         self,
         gateway: MgnGateway,
-        template_ids: RememberedLaunchTemplates,
+        launch_configurations: RememberedLaunchConfigurations,
         launch_templates: Callable[[], LaunchTemplates],
         policy: ReplicationPolicy,
         launch_policy: LaunchPolicy,
@@ -71,7 +53,7 @@ class SettingsEnforcer:
         now: Callable[[], datetime],
     ) -> None:
         self._mgn = gateway
-        self._template_ids = template_ids
+        self._launch_configurations = launch_configurations
         self._launch_templates = launch_templates
         self._policy = policy
         self._launch_policy = launch_policy
@@ -144,7 +126,11 @@ class SettingsEnforcer:
         return f"replication settings repaired ({', '.join(d.name for d in drifts)})"
 
     def _enforce_launch(self, server: SourceServer, trigger: Trigger) -> str:
-        template_id = self._template_ids.template_id(server.server_id)
+        # On a sign that someone changed the settings, MGN is read again: the post-launch actions
+        # remembered with the template id may have changed with them.
+        template_id = self._launch_configurations.template_id(
+            server.server_id, fresh=trigger.settings_may_have_changed
+        )
         if template_id is None:
             return "no launch template yet"
         templates = self._launch_templates()

@@ -23,7 +23,7 @@ class ReplicationFields(Settings):
     staging_tags: JsonObject = Field(alias="STAGING_AREA_TAGS", default_factory=dict)
     # A periodic reconcile re-reads a quiet server's settings only this often; changes made through
     # the API are caught at once by their CloudTrail event. 0 re-reads at every reconcile.
-    settings_recheck_minutes: int = Field(alias="SETTINGS_RECHECK_MINUTES", default=30, ge=0, le=1440)
+    settings_recheck_minutes: int = Field(alias="SETTINGS_RECHECK_MINUTES", default=60, ge=0, le=1440)
 
     def replication_policy(self) -> ReplicationPolicy:
         return ReplicationPolicy(

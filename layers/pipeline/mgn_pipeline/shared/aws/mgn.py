@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,6 +20,14 @@ from mgn_pipeline.shared.server import SourceServer
 
 # DescribeSourceServers takes at most 200 ids in its sourceServerIDs filter.
 _IDS_PER_DESCRIBE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchConfiguration:
+    """What the pipeline reads of a server's launch configuration (None: not known)."""
+
+    template_id: str | None
+    post_launch_actions: Mapping[str, Any] | None
 
 
 class MgnGateway:
@@ -92,11 +101,14 @@ class MgnGateway:
             response = self._client.create_replication_configuration_template(**fields)
         return str(response["replicationConfigurationTemplateID"])
 
-    def launch_template_id(self, server_id: str) -> str | None:
+    def launch_configuration(self, server_id: str) -> LaunchConfiguration:
         with translate_errors("GetLaunchConfiguration"):
             response = self._client.get_launch_configuration(sourceServerID=server_id)
         template_id = response.get("ec2LaunchTemplateID")
-        return str(template_id) if template_id else None
+        return LaunchConfiguration(
+            template_id=str(template_id) if template_id else None,
+            post_launch_actions=dict(response.get("postLaunchActions") or {}),
+        )
 
 
 class translate_errors:  # noqa: N801 - used as a context manager, reads like a statement

@@ -6,6 +6,7 @@ pipeline's step, when it started, and what last moved it. Status views read it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mgn_pipeline.shared.aws.dynamodb import batch_get
+from mgn_pipeline.shared.aws.mgn import LaunchConfiguration
 from mgn_pipeline.shared.server import SourceServer
 from mgn_pipeline.shared.steps import PipelineStep
 from mgn_pipeline.shared.wave import DEFAULT_WAVE_TAG_KEY, UNASSIGNED, wave_of
@@ -34,6 +36,9 @@ class ServerRecord:
     # The server's EC2 launch template: MGN makes it when the agent registers and keeps it for the
     # server's life, so it is read from MGN (GetLaunchConfiguration) once and remembered here.
     launch_template_id: str | None = None
+    # Its launch configuration's post-launch actions as last read (None: not read yet); see
+    # shared.aws.launch_configurations for when they are read again.
+    post_launch_actions: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,9 @@ class Observation:
 
 # Servers table index: wave (hash) -> serverId (range), projecting the step.
 WAVE_INDEX = "byWave"
+# Items that are not servers (never an MGN id, "s-..."; no wave, so never in the wave index): when
+# an account-wide check last ran.
+ACCOUNT_CHECK_PREFIX = "account#"
 
 
 def _tagged_wave(server: SourceServer) -> str:
@@ -62,6 +70,9 @@ def _record_from_item(item: dict[str, Any]) -> ServerRecord:
         guards_checked_at=item.get("guardsCheckedAt", {}).get("S"),
         wave=item.get("wave", {}).get("S", UNASSIGNED),
         launch_template_id=item.get("launchTemplateId", {}).get("S"),
+        post_launch_actions=json.loads(item["postLaunchActions"]["S"])
+        if "postLaunchActions" in item
+        else None,
     )
 
 
@@ -80,14 +91,17 @@ class ServerRegistry:
         self._table = table_name
         self._wave = wave
         self._read: dict[str, ServerRecord | None] = {}
-        # Launch template ids learned in this invocation, written with the server's next record.
-        self._learned_templates: dict[str, str] = {}
+        # Launch configurations read in this invocation, written with the server's next record.
+        self._learned: dict[str, LaunchConfiguration] = {}
         # The wave of each server observed in this invocation (the wave lookup may read MGN).
         self._waves: dict[str, str] = {}
+        # Servers observed and not yet recorded: what is learned of them goes into that write.
+        self._recording: set[str] = set()
 
     def observe(self, server: SourceServer) -> str:
         """The wave of a server being advanced, known before its record is written (so that what
         the guards audit on first sight carries the server's wave)."""
+        self._recording.add(server.server_id)
         if server.server_id not in self._waves:
             self._waves[server.server_id] = self._wave(server)
         return self._waves[server.server_id]
@@ -110,15 +124,26 @@ class ServerRegistry:
         for server_id in wanted:
             self._read[server_id] = found.get(server_id)
 
-    def learned_launch_template(self, server_id: str, template_id: str) -> None:
-        """Remember a server's launch template id; it is stored with the server's next record."""
-        self._learned_templates[server_id] = template_id
+    def learned_launch_configuration(self, server_id: str, found: LaunchConfiguration) -> None:
+        """Remember what MGN said of a server's launch configuration: with the server's record when
+        it is about to be written (the guards of ``Pipeline.advance``), else at once."""
+        self._learned[server_id] = found
+        if server_id in self._recording:
+            return
+        current = self.get(server_id)
+        if current is not None:
+            learned = self._learned.pop(server_id)
+            if not _knows(current, learned):
+                self._note_guarded(current, None, learned)
 
-    def launch_template_id(self, server_id: str) -> str | None:
-        if server_id in self._learned_templates:
-            return self._learned_templates[server_id]
+    def launch_configuration(self, server_id: str) -> LaunchConfiguration | None:
+        """What is known of a server's launch configuration, without reading MGN (None: nothing)."""
+        if server_id in self._learned:
+            return self._learned[server_id]
         record = self.get(server_id)
-        return record.launch_template_id if record is not None else None
+        if record is None:
+            return None
+        return LaunchConfiguration(record.launch_template_id, record.post_launch_actions)
 
     def record(
         self,
@@ -138,7 +163,8 @@ class ServerRegistry:
         """
         current = self.get(server.server_id)
         wave = self.observe(server)
-        learned = self._learned_templates.pop(server.server_id, None)
+        self._recording.discard(server.server_id)
+        learned = self._learned.pop(server.server_id, None)
         unchanged = current is not None and (
             current.step is step
             and current.lifecycle == server.lifecycle.value
@@ -146,7 +172,7 @@ class ServerRegistry:
             and current.wave == wave
         )
         if current is not None and unchanged:
-            if guards_checked or (learned and learned != current.launch_template_id):
+            if guards_checked or (learned and not _knows(current, learned)):
                 self._note_guarded(current, now if guards_checked else None, learned)
             return Observation(current, written=False)
         timestamp = now.isoformat()
@@ -167,9 +193,10 @@ class ServerRegistry:
         guards_checked_at = timestamp if guards_checked else current.guards_checked_at if current else None
         if guards_checked_at:
             item["guardsCheckedAt"] = {"S": guards_checked_at}
-        template_id = learned or (current.launch_template_id if current else None)
-        if template_id:
-            item["launchTemplateId"] = {"S": template_id}
+        known = learned or LaunchConfiguration(
+            current.launch_template_id if current else None, current.post_launch_actions if current else None
+        )
+        item.update(_launch_configuration_attributes(known))
         condition: dict[str, Any]
         if current is None:
             condition = {"ConditionExpression": "attribute_not_exists(serverId)"}
@@ -188,16 +215,20 @@ class ServerRegistry:
         self._read[server.server_id] = _record_from_item(item)
         return Observation(current, written=True)
 
-    def _note_guarded(self, current: ServerRecord, checked: datetime | None, template_id: str | None) -> None:
-        """When the guards last read the server's settings, and its launch template: facts about
-        the settings, not a state change, so no version bump."""
+    def _note_guarded(
+        self, current: ServerRecord, checked: datetime | None, learned: LaunchConfiguration | None
+    ) -> None:
+        """When the guards last read the server's settings, and its launch configuration: facts
+        about the settings, not a state change, so no version bump."""
         sets, values = [], {}
         if checked is not None:
             sets.append("guardsCheckedAt = :checked")
             values[":checked"] = {"S": checked.isoformat()}
-        if template_id:
-            sets.append("launchTemplateId = :template")
-            values[":template"] = {"S": template_id}
+        for name, value in _launch_configuration_attributes(learned).items():
+            sets.append(f"{name} = :{name}")
+            values[f":{name}"] = value
+        if not sets:
+            return
         self._client.update_item(
             TableName=self._table,
             Key={"serverId": {"S": current.server_id}},
@@ -208,7 +239,22 @@ class ServerRegistry:
         self._read[current.server_id] = replace(
             current,
             guards_checked_at=checked.isoformat() if checked else current.guards_checked_at,
-            launch_template_id=template_id or current.launch_template_id,
+            launch_template_id=(learned.template_id if learned else None) or current.launch_template_id,
+            post_launch_actions=_known_actions(learned, current),
+        )
+
+    def account_checked_at(self, check: str) -> datetime | None:
+        """When the account-wide ``check`` (e.g. the replication templates) last ran on a schedule."""
+        item = self._client.get_item(
+            TableName=self._table, Key={"serverId": {"S": ACCOUNT_CHECK_PREFIX + check}}, ConsistentRead=True
+        ).get("Item")
+        checked = (item or {}).get("checkedAt", {}).get("S")
+        return datetime.fromisoformat(checked) if checked else None
+
+    def note_account_check(self, check: str, at: datetime) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={"serverId": {"S": ACCOUNT_CHECK_PREFIX + check}, "checkedAt": {"S": at.isoformat()}},
         )
 
     def wave_members(self, wave: str) -> dict[str, PipelineStep]:
@@ -237,3 +283,25 @@ class ServerRegistry:
             item["serverId"]["S"]: item.get("hostname", {}).get("S", "")
             for item in batch_get(self._client, self._table, server_ids, ["hostname"])
         }
+
+
+def _knows(record: ServerRecord, found: LaunchConfiguration) -> bool:
+    return record.launch_template_id == found.template_id and record.post_launch_actions == (
+        dict(found.post_launch_actions) if found.post_launch_actions is not None else None
+    )
+
+
+def _known_actions(learned: LaunchConfiguration | None, current: ServerRecord) -> dict[str, Any] | None:
+    if learned is not None and learned.post_launch_actions is not None:
+        return dict(learned.post_launch_actions)
+    return current.post_launch_actions
+
+
+def _launch_configuration_attributes(known: LaunchConfiguration | None) -> dict[str, Any]:
+    """The servers table's attributes for what is known of the launch configuration."""
+    attributes: dict[str, Any] = {}
+    if known is not None and known.template_id:
+        attributes["launchTemplateId"] = {"S": known.template_id}
+    if known is not None and known.post_launch_actions is not None:
+        attributes["postLaunchActions"] = {"S": json.dumps(dict(known.post_launch_actions), sort_keys=True)}
+    return attributes
