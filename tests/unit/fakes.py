@@ -116,7 +116,10 @@ class FakeJobs:
     failure: str = "LAUNCH_FAILED: subnet has no free addresses"
     terminate_answer: JobRequest = field(default_factory=lambda: JobRequest(job_id="mgnjob-terminate"))
 
+    job_reads: int = 0
+
     def job(self, job_id: str) -> dict[str, Any] | None:
+        self.job_reads += 1
         return self.jobs.get(job_id)
 
     def failure_reasons(self, job_id: str, server_id: str) -> list[str]:

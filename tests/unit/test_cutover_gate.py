@@ -16,7 +16,12 @@ from botocore.exceptions import ClientError
 from mgn_pipeline.cutover.approval import GateApproval
 from mgn_pipeline.cutover.completion import GateCompletion
 from mgn_pipeline.cutover.config import CutoverConfig
-from mgn_pipeline.cutover.errors import CutoverVerificationFailed, GateStateError
+from mgn_pipeline.cutover.errors import (
+    CutoverVerificationFailed,
+    CutoverVerificationPending,
+    GateStateError,
+    ReplicationNotReady,
+)
 from mgn_pipeline.cutover.launching import GateLaunch
 from mgn_pipeline.cutover.model import Decision, GateStatus, Outcome, token_ref
 from mgn_pipeline.cutover.notices import GateNotices
@@ -195,6 +200,23 @@ def _waiting_for_approval(world: Gate) -> None:
 
 
 # ---------------------------------------------------------------------- opening and readiness
+def test_the_first_precheck_checks_what_mgn_answered_at_the_opening_a_later_one_reads_mgn(
+    world: Gate,
+) -> None:
+    world.gate.start(SID, "mgnjob-test", observed=_server(lag_duration="PT3S"))
+    assert world.gate.readiness.precheck(SID, 1)["lag"] == "PT3S"
+    assert world.gateway.reads == 0
+    world.clock.advance(180)  # a precheck after a wait, or a retry minutes later
+    assert world.gate.readiness.precheck(SID, 1)["lag"] == "PT5S"
+    assert world.gateway.reads == 1
+
+
+def test_what_mgn_answered_at_the_opening_is_checked_like_a_read(world: Gate) -> None:
+    world.gate.start(SID, "mgnjob-test", observed=_server(lag_duration="PT1200S"))
+    with pytest.raises(ReplicationNotReady, match="lag 1200 s"):
+        world.gate.readiness.precheck(SID, 1)
+
+
 def test_a_verified_test_opens_one_gate_and_a_repeat_does_nothing(world: Gate) -> None:
     world.gate.start(SID, "mgnjob-test")
     world.gate.start(SID, "mgnjob-test")
@@ -357,6 +379,36 @@ def test_a_result_the_execution_no_longer_waits_for_is_dropped_not_retried(world
 
 
 # ---------------------------------------------------------------------- verify, finalize, roll back
+def test_a_cutover_without_post_launch_actions_is_verified_from_the_launch_s_word_alone(world: Gate) -> None:
+    _launching(world, "LAUNCHED")
+    world.gateway.update(SID, tags={"app-ports": "5432"})
+    assert world.gate.follow(world.gateway.servers[SID], RECONCILER) == "cutover launched"
+    reads = (world.gateway.reads, world.jobs.job_reads)
+    world.gateway.update(SID, tags={})  # what the verification checks is what the launch saw
+    assert world.gate.completion.verify(SID, 1) == {"verified": True, "instanceId": "i-cutover"}
+    assert (world.gateway.reads, world.jobs.job_reads) == reads  # no DescribeSourceServers, no DescribeJobs
+    record = world.store.get(SID)
+    assert record is not None and record.tags_at_launch == {"app-ports": "5432"}
+
+
+def test_post_launch_actions_on_the_cutover_are_verified_from_the_job_as_it_is_now(world: Gate) -> None:
+    world.gate.completion._launch_configurations = FakeLaunchConfigurations(  # type: ignore[assignment]
+        actions={"deployment": "TEST_AND_CUTOVER", "ssmDocuments": [{"actionName": "smoke"}]}
+    )
+    _launching(world, "LAUNCHED")
+    world.gate.follow(world.gateway.servers[SID], RECONCILER)
+    with pytest.raises(CutoverVerificationPending, match="smoke"):
+        world.gate.completion.verify(SID, 1)  # the launch's entry has no status for it yet
+    world.jobs.jobs["mgnjob-c"]["participatingServers"][0]["postLaunchActionsStatus"] = {
+        "postLaunchActionsLaunchStatusList": [
+            {"ssmDocument": {"actionName": "smoke"}, "executionStatus": "SUCCESS"}
+        ]
+    }
+    reads = world.jobs.job_reads
+    assert world.gate.completion.verify(SID, 1)["verified"] is True
+    assert world.jobs.job_reads == reads + 1
+
+
 def test_a_verified_cutover_is_finalized_once_and_people_are_told(world: Gate) -> None:
     world.at(GateStatus.LAUNCHED, instanceId="i-cutover", cutoverJobId="mgnjob-c")
     assert world.gate.completion.verify(SID, 1) == {"verified": True, "instanceId": "i-cutover"}

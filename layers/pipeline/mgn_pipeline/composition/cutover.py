@@ -19,7 +19,7 @@ from mgn_pipeline.cutover.notices import GateNotices
 from mgn_pipeline.cutover.queue import CutoverQueue
 from mgn_pipeline.cutover.readiness import GateReadiness
 from mgn_pipeline.cutover.service import CutoverGate
-from mgn_pipeline.cutover.store import GateStore, WaveRequestStore
+from mgn_pipeline.cutover.store import GateRecord, GateStore, WaveRequestStore
 from mgn_pipeline.cutover.transitions import GateTransitions
 from mgn_pipeline.cutover.waves import WaveApprovals
 from mgn_pipeline.jobs.health_gate import DynamoHealthStatus
@@ -106,9 +106,15 @@ def gate_from_config(
 ) -> CutoverGate:
     more = extra or CutoverClients(clients)
     clock = now or utc_now
-    store = GateStore(clients.dynamodb, config.gate_table)
     registry = registry or _registry(clients, config, clock)
     audit = _audit_trail(clients, audit_table, registry)
+
+    def wave_known(record: GateRecord) -> None:
+        if record.server_wave:
+            audit.knows_wave(record.server_id, record.server_wave)
+
+    # A gate task's audit records take the server's wave from its gate record (no servers-table read).
+    store = GateStore(clients.dynamodb, config.gate_table, on_read=wave_known)
 
     def notifier() -> Notifier:
         return Notifier(clients.sns, topic_arn)
@@ -177,17 +183,22 @@ def cutover_launcher(
     *,
     stale_claim_after: timedelta,
     now: Callable[[], datetime] | None = None,
+    registry: ServerRegistry | None = None,
 ) -> CutoverLauncher | None:
-    """The launch batcher's cutover side, or None when the stack has no gate table."""
+    """The launch batcher's cutover side, or None when the stack has no gate table. ``registry``:
+    the batcher's, so that the servers' waves are read once for all its audit records."""
     config = settings.cutover()
     if config is None:
         return None
-    gate = gate_from_config(clients, config, settings.audit_table, settings.notification_topic_arn, now=now)
+    registry = registry or _registry(clients, config, now or utc_now)
+    gate = gate_from_config(
+        clients, config, settings.audit_table, settings.notification_topic_arn, now=now, registry=registry
+    )
     return CutoverLauncher(
         queue=CutoverQueue(clients.dynamodb, config.gate_table),
         jobs=lambda: MgnJobs(clients.mgn),
         refuse=gate.launch.refuse_start,
-        audit=_audit_trail(clients, settings.audit_table, _registry(clients, config, now or utc_now)),
+        audit=_audit_trail(clients, settings.audit_table, registry),
         now=now or utc_now,
         stale_claim_after=stale_claim_after,
     )

@@ -100,15 +100,16 @@ def build_batcher(
 
     config = settings.test_launch()
     assert config is not None  # noqa: S101 - LaunchingSettings requires the queue table
+    # One registry for the run: the waves its audit records carry are read together, 100 a call.
+    registry = ServerRegistry(clients.dynamodb, settings.servers_table)
     return LaunchBatcher(
         queue=LaunchQueue(clients.dynamodb, config.queue_table),
         jobs=lambda: MgnJobs(clients.mgn),
-        audit=AuditTrail(
-            clients.dynamodb,
-            settings.audit_table,
-            wave_of=ServerRegistry(clients.dynamodb, settings.servers_table).wave_of,
-        ),
+        audit=AuditTrail(clients.dynamodb, settings.audit_table, wave_of=registry.wave_of),
         config=config,
         now=now,
-        cutovers=cutover_launcher(clients, settings, stale_claim_after=config.stale_claim_after, now=now),
+        cutovers=cutover_launcher(
+            clients, settings, stale_claim_after=config.stale_claim_after, now=now, registry=registry
+        ),
+        read_ahead=registry.read_many,
     )

@@ -28,6 +28,9 @@ class GateNotices:
         self._gateway = gateway
         self._now = now
 
+    def wave_of(self, server_id: str) -> str:
+        return self._audit.wave_for(server_id)
+
     def record(
         self,
         server_id: str,

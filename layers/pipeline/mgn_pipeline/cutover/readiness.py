@@ -69,7 +69,8 @@ class GateReadiness:
         job = test_job_id or (record.test_job_id if record else None)
         now = self._steps.now()
         snapshot = observed_snapshot(observed, now) if observed is not None else None
-        if not self._store.open(server_id, attempt, job, record, now, observed=snapshot):
+        wave = self._notices.wave_of(server_id)
+        if not self._store.open(server_id, attempt, job, record, now, observed=snapshot, server_wave=wave):
             return "cutover gate being opened by a concurrent trigger"
         opened = self._store.get(server_id)
         assert opened is not None  # noqa: S101 - just written

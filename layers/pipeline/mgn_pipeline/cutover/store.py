@@ -13,7 +13,7 @@ Functions completes a token at most once, so a repeated send is harmless).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -76,6 +76,8 @@ class GateRecord:
     # action is pending.
     launch_participant: Mapping[str, Any] | None = None
     tags_at_launch: Mapping[str, str] | None = None
+    # The server's wave as its gate opened: what the gate's audit records carry.
+    server_wave: str | None = None
 
     @property
     def execution_name(self) -> str:
@@ -116,21 +118,31 @@ def record_from_item(item: Mapping[str, Any]) -> GateRecord:
         observed=observed,
         launch_participant=launch_participant,
         tags_at_launch=tags_at_launch,
+        server_wave=string_attribute(item, "serverWave"),
     )
 
 
 class GateStore:
     """Takes an injected ``boto3.client("dynamodb")``."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(
+        self, client: Any, table_name: str, on_read: Callable[[GateRecord], None] | None = None
+    ) -> None:
+        """``on_read`` is shown every record read (what it knows of the server saves other reads)."""
         self._client = client
         self._table = table_name
+        self._on_read = on_read
 
     def get(self, server_id: str) -> GateRecord | None:
         item = self._client.get_item(
             TableName=self._table, Key={"serverId": {"S": server_id}}, ConsistentRead=True
         ).get("Item")
-        return record_from_item(item) if item else None
+        if not item:
+            return None
+        record = record_from_item(item)
+        if self._on_read is not None:
+            self._on_read(record)
+        return record
 
     def open(
         self,
@@ -140,6 +152,7 @@ class GateStore:
         previous: GateRecord | None,
         now: datetime,
         observed: Mapping[str, Any] | None = None,
+        server_wave: str | None = None,
     ) -> bool:
         """Claim attempt ``attempt`` (a new item, or the next attempt of a closed one)."""
         item = {
@@ -151,6 +164,8 @@ class GateStore:
         }
         if test_job_id:
             item["testJobId"] = {"S": test_job_id}
+        if server_wave:
+            item["serverWave"] = {"S": server_wave}
         if observed is not None:
             item["observed"] = {"S": json.dumps(dict(observed), default=str, sort_keys=True)}
         if previous is None:

@@ -95,7 +95,10 @@ class LaunchBatcher:
         now: Callable[[], datetime],
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         cutovers: CutoverStarter | None = None,
+        read_ahead: Callable[[list[str]], None] = lambda server_ids: None,
     ) -> None:
+        """``read_ahead``: reads together what the audit records of the planned servers look up
+        (their waves), before the jobs start."""
         self._queue = queue
         self._jobs = jobs  # created only when there is work: an idle run makes no MGN client
         self._audit = audit
@@ -104,6 +107,7 @@ class LaunchBatcher:
         self._new_id = new_id
         # None when the stack has no cutover gate.
         self._cutovers = cutovers
+        self._read_ahead = read_ahead
 
     def run(self) -> BatchReport:
         report = BatchReport()
@@ -134,6 +138,14 @@ class LaunchBatcher:
             cutovers=cutovers,
         )
         report.waiting.update(plan.waiting)
+        self._read_ahead(
+            [
+                sid
+                for jobs in (plan.cleanup_jobs, plan.cutover_jobs, plan.launch_jobs)
+                for job in jobs
+                for sid in job
+            ]
+        )
         for batch in plan.cleanup_jobs:
             self._cleanup([by_id[sid] for sid in batch], report)
         for batch in plan.cutover_jobs:

@@ -40,6 +40,12 @@ def event_of(record: SQSRecord) -> dict[str, Any]:
     return event
 
 
+def _read(record: SQSRecord) -> tuple[dict[str, Any], MgnEvent]:
+    """Read a message that could not be read ahead: raises its reason (InvalidEventError)."""
+    event = event_of(record)
+    return event, parse_mgn_event(event)
+
+
 def handle_event_batch(
     batch: Mapping[str, Any],
     *,
@@ -49,21 +55,27 @@ def handle_event_batch(
     context: Any,
 ) -> dict[str, Any]:
     """Advance what every event of the batch names; returns the failed messages for the queue."""
-    readable: list[MgnEvent] = []
+    # Each message is read once: the readable events, by message id; the rest are refused in their
+    # own record below, with their reason.
+    readable: dict[str, tuple[dict[str, Any], MgnEvent]] = {}
     for raw in batch.get("Records") or []:
+        record = SQSRecord(raw)
         try:
-            readable.append(parse_mgn_event(event_of(SQSRecord(raw))))
+            event = event_of(record)
+            readable[record.message_id] = (event, parse_mgn_event(event))
         except (InvalidEventError, KeyError, TypeError):
-            continue  # refused below, in its own record, with its reason
-    gateway.read_ahead(servers_named(readable))
+            continue
+    echoes = {message_id for message_id, (_, mgn_event) in readable.items() if is_own_echo(mgn_event)}
+    named = servers_named([e for mid, (_, e) in readable.items() if mid not in echoes])
+    gateway.read_ahead(named)  # MGN's servers, 200 a call
+    pipeline.read_ahead(named)  # the pipeline's records of them, 100 a call
     advanced: dict[str, bool] = {}
 
     def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
         try:
-            event = event_of(record)
-            mgn_event = parse_mgn_event(event)
-            if is_own_echo(mgn_event):
+            if record.message_id in echoes:
                 return []
+            event, mgn_event = readable.get(record.message_id) or _read(record)
             return once(
                 event,
                 lambda: [asdict(a) for a in handle_mgn_event(mgn_event, gateway, pipeline, advanced)],

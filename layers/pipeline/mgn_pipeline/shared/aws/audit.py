@@ -128,6 +128,10 @@ class AuditTrail:
             for item in page.get("Items", []):
                 yield decode(item)
 
+    def knows_wave(self, server_id: str, wave: str) -> None:
+        """A server's wave, learned elsewhere in the invocation (its gate record): not looked up."""
+        self._waves.setdefault(server_id, wave)
+
     def wave_for(self, subject: str) -> str:
         """The wave records of ``subject`` carry (and notifications name): for a server the servers
         table's, read once per server per instance; for "wave/<name>" the name; else "account-wide"."""
