@@ -163,7 +163,11 @@ class LocalCloud:
         """The pipeline's servers table: step and since when, by server id."""
         with self.calls.not_counting():
             items = boto3.client("dynamodb").scan(TableName=self.stack.refs["ServersTable"])["Items"]
-        return {i["serverId"]["S"]: {k: next(iter(v.values())) for k, v in i.items()} for i in items}
+        return {
+            i["serverId"]["S"]: {k: next(iter(v.values())) for k, v in i.items()}
+            for i in items
+            if not i["serverId"]["S"].startswith("account#")  # the account checks' record
+        }
 
     def audit(self) -> list[dict[str, str]]:
         with self.calls.not_counting():

@@ -54,6 +54,11 @@ WAVE_INDEX = "byWave"
 ACCOUNT_CHECK_PREFIX = "account#"
 
 
+def is_server_id(key: str) -> bool:
+    """Whether a servers-table key is a server's (not an account check's record)."""
+    return not key.startswith(ACCOUNT_CHECK_PREFIX)
+
+
 def _tagged_wave(server: SourceServer) -> str:
     return wave_of(server, DEFAULT_WAVE_TAG_KEY)
 
