@@ -25,6 +25,7 @@ from localcloud.eventbus import LocalEventBus
 from localcloud.functions import LocalStack, deploy_stack
 from localcloud.mgn import MgnEmulator, Timings
 from localcloud.network import simulated_network
+from localcloud.pacing import retry_waits_in_invocation_time
 from localcloud.ssm import SsmAutomationEmulator
 from localcloud.stepfunctions import SFN_MOCK_CONFIG, LocalStepFunctions
 from localcloud.template import Template, resolve
@@ -116,6 +117,8 @@ class LocalCloud:
                 with counter.not_counting():
                     ssm = extra.enter_context(_approvals(clock, stack, bus))
                     sfn = extra.enter_context(LocalStepFunctions(stack.functions, retry_sleep_scale=0.01))
+                    # botocore's retry waits inside a function spend its simulated time (MGN's rate).
+                    extra.enter_context(retry_waits_in_invocation_time())
                     machines = _state_machines(template, stack, sfn)
                 if schedules:
                     bus.start_schedules()

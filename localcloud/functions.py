@@ -32,6 +32,7 @@ import boto3
 
 from localcloud.calls import calls_made_by
 from localcloud.clock import SimClock
+from localcloud.pacing import invocation_time, spent
 from localcloud.template import Template, resolve
 
 Handler = Callable[[Any, Any], Any]
@@ -87,8 +88,12 @@ class FunctionTiming:
     cpu_s: float = 0.0
     wall_s: float = 0.0
     billed_ms: int = 0
+    # The longest invocation in simulated seconds: its MGN calls at their modelled latency and its
+    # retry waits (localcloud.pacing); set against the function's Timeout.
+    max_simulated_s: float = 0.0
 
-    def add(self, cpu_s: float, wall_s: float, error: bool) -> None:
+    def add(self, cpu_s: float, wall_s: float, error: bool, simulated_s: float = 0.0) -> None:
+        self.max_simulated_s = max(self.max_simulated_s, simulated_s)
         self.invocations += 1
         self.errors += int(error)
         self.cpu_s += cpu_s
@@ -292,7 +297,7 @@ class LocalFunctions:
             log_group_name=f"/aws/lambda/{target.name}",
         )
         record = InvocationRecord(self.clock.now(), key, trigger, "ok", context.aws_request_id, attempt)
-        with self._lock, self._environ(key), calls_made_by(_caller(key, event)):
+        with self._lock, self._environ(key), calls_made_by(_caller(key, event)), invocation_time():
             self.counts[key] += 1
             self.log.append(record)
             failed = False
@@ -305,7 +310,10 @@ class LocalFunctions:
                 raise
             finally:
                 timing = self.timings.setdefault(key, FunctionTiming())
-                timing.add(time.thread_time() - cpu, time.perf_counter() - wall, failed)
+                timing.add(time.thread_time() - cpu, time.perf_counter() - wall, failed, spent() or 0.0)
+
+    def timeout_of(self, key: str) -> int:
+        return self._targets[self.resolve_name(key)].timeout_s
 
     def invoke_async(self, key: str, event: Any, *, trigger: str = "async", delay_s: float = 0.0) -> str:
         """Queue an ``Event`` invocation on the clock; returns the request id.

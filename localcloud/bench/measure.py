@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -84,7 +85,9 @@ def measure(
         if cloud.calls.total(service)
     }
     entered, retries = executions.billable_transitions()
-    mgn_calls = cloud.mgn.calls
+    # What MGN acted on: the requests it answered, less those it throttled.
+    answered = Counter(map(_call_key, cloud.mgn.calls)) - Counter(map(_call_key, cloud.mgn.throttled_calls))
+    mgn_calls = [(op, json.loads(params)) for op, params in answered.elements()]
     start_cutover_calls = Counter(
         sid for op, params in mgn_calls if op == "StartCutover" for sid in params.get("sourceServerIDs") or []
     )
@@ -147,6 +150,7 @@ def measure(
         "function_failures": dict(failures),
         "task_errors_retried_by_the_gate": dict(retried),
         "on_failure_records": len(functions.on_failure_records),
+        "mgn_throttled_calls": dict(cloud.mgn.rate.throttled),
     }
     problems = failed_checks(checks, n)
     events = eventbridge_events(cloud)
@@ -155,6 +159,8 @@ def measure(
             "invocations": timing.invocations,
             "cpu_ms_per_invocation": round(1000 * timing.cpu_s / timing.invocations, 2),
             "billed_ms": timing.billed_ms,
+            "longest_simulated_s": round(timing.max_simulated_s, 1),
+            "timeout_s": functions.timeout_of(key),
         }
         for key, timing in sorted(functions.timings.items())
     }
@@ -182,6 +188,13 @@ def measure(
         },
         "step_functions_transitions_per_server": round((entered + retries) / n, 3),
         "eventbridge_events": events,
+        "mgn_request_rate": {
+            "limit_per_second": cloud.mgn.rate.per_second,
+            "call_seconds": cloud.mgn.rate.call_seconds,
+            "peak_per_second": cloud.mgn.rate.peak(),
+            "peak_per_second_by_operation": cloud.mgn.rate.peak_by_operation(),
+            "throttled": dict(cloud.mgn.rate.throttled),
+        },
         "custom_events_put": dict(cloud.calls.put_events_entries),
         "checks": checks,
         "problems": problems,
@@ -189,6 +202,11 @@ def measure(
     }
     result["cost"] = cost_per_server(result)
     return result
+
+
+def _call_key(call: tuple[str, dict[str, Any]]) -> tuple[str, str]:
+    operation, params = call
+    return operation, json.dumps(params, sort_keys=True, default=str)
 
 
 def failed_checks(checks: dict[str, Any], n: int) -> list[str]:
@@ -213,6 +231,10 @@ def failed_checks(checks: dict[str, Any], n: int) -> list[str]:
     if checks["function_failures"] or checks["on_failure_records"]:
         problems.append(
             f"function failures: {checks['function_failures']}, OnFailure records {checks['on_failure_records']}"
+        )
+    if checks["mgn_throttled_calls"]:
+        problems.append(
+            f"MGN calls throttled (over the account's request rate): {checks['mgn_throttled_calls']}"
         )
     return problems
 

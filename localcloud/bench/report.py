@@ -33,10 +33,27 @@ def print_table(result: dict[str, Any], out: TextIO) -> None:
             f" {by_service.get('ec2', 0):>6.2f} {others:>7.2f}",
             file=out,
         )
-    print("\n  Lambda per server      invocations   CPU ms/invocation", file=out)
+    rate = result["mgn_request_rate"]
+    print(
+        f"\n  MGN request rate (model: {rate['limit_per_second']} a second for the account, each call"
+        f" {1000 * rate['call_seconds']:.0f} ms of its invocation)",
+        file=out,
+    )
+    print(f"    {'peak, all operations':<42} {rate['peak_per_second']:>4} a second", file=out)
+    for op, peak in rate["peak_per_second_by_operation"].items():
+        print(f"    {op:<42} {peak:>4}", file=out)
+    print(
+        f"    throttled calls        {sum(rate['throttled'].values()):>4} {rate['throttled'] or ''}", file=out
+    )
+    print(
+        "\n  Lambda per server      invocations   CPU ms/invocation   longest, simulated s (Timeout)",
+        file=out,
+    )
     for fn, count in result["lambda_invocations_per_server"].items():
-        ms = result["lambda"].get(fn, {}).get("cpu_ms_per_invocation", 0.0)
-        print(f"    {fn:<22} {count:>8.3f}   {ms:>10.1f}", file=out)
+        timing = result["lambda"].get(fn, {})
+        ms = timing.get("cpu_ms_per_invocation", 0.0)
+        longest = f"{timing.get('longest_simulated_s', 0.0):>10.1f} ({timing.get('timeout_s')})"
+        print(f"    {fn:<22} {count:>8.3f}   {ms:>10.1f}   {longest}", file=out)
     sfn = result["step_functions"]
     print(
         f"\n  Step Functions transitions per server {result['step_functions_transitions_per_server']:.2f}"

@@ -40,6 +40,7 @@ from localcloud.mgn.events import DEFAULT_ROLE_NAME, Event
 from localcloud.mgn.jobs import JobRecord, Timings
 from localcloud.mgn.model_validation import FieldProblem, validate_shape
 from localcloud.mgn.quotas import Quotas
+from localcloud.mgn.rate import RequestRate
 from localcloud.mgn.server_state import ServerRecord
 from localcloud.mgn.wire import RawBody, Routes, mgn_model, parse_request, request_region
 
@@ -78,6 +79,7 @@ class MgnEmulator:
         default_page_size: int = 100,
         ec2_client: Any | None = None,
         seed: int = 0,
+        rate: RequestRate | None = None,
     ) -> None:
         """``default_page_size`` applies when a caller omits maxResults. MGN does not document its
         default; a small one makes callers that ignore nextToken fail in tests, not in production.
@@ -99,10 +101,13 @@ class MgnEmulator:
         )
         self.api = MgnApi(self.backend, default_page_size)
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        # The requests of ``calls`` answered with ThrottlingException (MGN did nothing with them).
+        self.throttled_calls: list[tuple[str, dict[str, Any]]] = []
         self._model = mgn_model()
         self._routes = Routes(self._model)
         self._op_names = {xform_name(n): n for n in self._model.operation_names}
         self._throttles: dict[str, list[int]] = {}
+        self.rate = rate or RequestRate()
         self._injected: dict[str, list[MgnError]] = {}
         self._principals = [f"arn:aws:iam::{account_id}:role/{DEFAULT_ROLE_NAME}"]
         self._hook: Callable[..., AWSResponse | None] = self._on_before_send
@@ -320,6 +325,8 @@ class MgnEmulator:
                 result = self._dispatch(op, params, headers)
             except MgnError as exc:
                 error = exc
+                if isinstance(exc, ThrottlingError):
+                    self.throttled_calls.append((op.name, params))
         if not op.name.startswith(_READ_PREFIXES):
             self._cloudtrail(op.name, params, result, headers, error)
         if error is not None:
@@ -330,6 +337,7 @@ class MgnEmulator:
         self, op: OperationModel, params: dict[str, Any], headers: dict[str, Any]
     ) -> dict[str, Any]:
         name = op.name
+        self.rate.admit(name, self.clock.now())
         throttles = self._throttles.get(name)
         if throttles:
             raise ThrottlingError(f"Rate exceeded for {name}", throttles.pop(0))

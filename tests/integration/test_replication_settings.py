@@ -209,10 +209,15 @@ def test_template_drift_is_repaired_by_the_event_and_by_the_reconciler(account: 
     template = account.mgn_client.describe_replication_configuration_templates()["items"][0]
     assert template["dataPlaneRouting"] == "PRIVATE_IP"
 
-    # Again, but the event is lost: the next reconcile puts it back.
+    # Again, but the event is lost: the reconcile after the recheck interval puts it back (the
+    # templates are read once per interval, not every five minutes; new servers are checked anyway).
     account.mgn_client.update_replication_configuration_template(
         replicationConfigurationTemplateID=template_id, createPublicIP=True
     )
+    reconcile(account)
+    template = account.mgn_client.describe_replication_configuration_templates()["items"][0]
+    assert template["createPublicIP"] is True  # checked at the deployment, minutes ago
+    account.clock.advance(61 * 60)  # past SETTINGS_RECHECK_MINUTES (60)
     reconcile(account)
     template = account.mgn_client.describe_replication_configuration_templates()["items"][0]
     assert template["createPublicIP"] is False

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import FakeLambdaContext, load_event
+from mgn_pipeline.shared.aws.server_registry import is_server_id
 from tests.integration.conftest import Account
 
 
 def _waves(account: Account) -> dict[str, str]:
     items = account.dynamodb.scan(TableName="servers")["Items"]
-    return {item["serverId"]["S"]: item["wave"]["S"] for item in items}
+    return {item["serverId"]["S"]: item["wave"]["S"] for item in items if is_server_id(item["serverId"]["S"])}
 
 
 def _reconcile(account: Account) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from mgn_pipeline.cutover.model import (
     GateStatus,
     Outcome,
     allowed,
+    observed_snapshot,
     parse_token_ref,
     read_decision,
     readiness_facts,
@@ -32,6 +33,7 @@ from mgn_pipeline.cutover.store import GateRecord, Outbox
 from mgn_pipeline.cutover.transitions import GateTransitions
 from mgn_pipeline.cutover.waves import WaveApprovals, is_wave_request
 from mgn_pipeline.shared.aws.mgn import MgnGateway
+from mgn_pipeline.shared.errors import PipelineError
 from mgn_pipeline.shared.observability import logger
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -148,7 +150,9 @@ class GateApproval:
         if is_wave_request(decision.token_ref):
             if self.waves is None:
                 return f"automation {execution_id} is a wave request, but approval is per server here"
-            return self.waves.bridge(execution, decision, trigger, self.apply_decision)
+            return self.waves.bridge(
+                execution, decision, trigger, self.apply_decision, read_ahead=self._gateway.read_ahead
+            )
         ref = parse_token_ref(decision.token_ref)
         if ref is None:
             return f"automation {execution_id} is not a cutover gate's"
@@ -169,6 +173,9 @@ class GateApproval:
         if decision.outcome is Outcome.PENDING:
             return "approval still waiting"
         status, action, outbox = self._verdict(record.task_token or "", decision)
+        fields: dict[str, Any] = {"decision": decision.as_dict(), "reason": outbox.cause or "approved"}
+        if status is GateStatus.APPROVED:
+            fields["observed"] = self._observe(record.server_id)
         moved = self._store.transition(
             record.server_id,
             record.attempt,
@@ -177,7 +184,7 @@ class GateApproval:
             self._steps.now(),
             outbox=outbox,
             require_token=True,
-            set_fields={"decision": decision.as_dict(), "reason": outbox.cause or "approved"},
+            set_fields=fields,
         )
         if moved is None:
             return "decision already applied"
@@ -205,6 +212,19 @@ class GateApproval:
             )
         self._steps.deliver(moved)
         return f"{action} ({decision.approver or 'nobody'})"
+
+    def _observe(self, server_id: str) -> dict[str, Any] | None:
+        """The server as MGN describes it at the approval (a wave's servers are read together): the
+        recheck just after checks it instead of reading MGN again. None if it cannot be read now;
+        the recheck then reads it."""
+        try:
+            return observed_snapshot(self._gateway.get_server(server_id), self._steps.now())
+        except PipelineError as exc:
+            logger.warning(
+                "server not read at its approval; the recheck reads it",
+                extra={"server_id": server_id, "error": str(exc)},
+            )
+            return None
 
     def _verdict(self, token: str, decision: Decision) -> tuple[GateStatus, str, Outbox]:
         """The gate status, audit action and task result a decision leads to."""

@@ -110,15 +110,15 @@ class GateReadiness:
         return {"status": record.status.value, **readiness_facts(server)}
 
     def _observed(self, record: GateRecord) -> SourceServer | None:
-        """The server as the gate's opening saw it, for the first precheck only (a later one, after
-        a wait or with an approval in hand, reads MGN)."""
-        if record.status is not GateStatus.OPENING or record.observed is None:
+        """The server as MGN described it when the gate opened or was approved, for the check that
+        follows at once; a later one (after a wait, a retry) reads MGN."""
+        if record.status not in (GateStatus.OPENING, GateStatus.APPROVED) or record.observed is None:
             return None
         return server_from_snapshot(record.observed, self._steps.now(), OBSERVED_FRESH_FOR)
 
     def recheck(self, server_id: str, attempt: int) -> dict[str, Any]:
-        self._steps.expect(server_id, attempt, {GateStatus.APPROVED})
-        server = self._gateway.get_server(server_id)
+        record = self._steps.expect(server_id, attempt, {GateStatus.APPROVED})
+        server = self._observed(record) or self._gateway.get_server(server_id)
         self.check_ready(server)
         return {"replication": server.replication.value, "lag": server.lag_duration}
 

@@ -38,7 +38,7 @@ CUTOVER_QUEUE_FIELDS = (CUTOVER_QUEUE, "cutoverEligibleAt", "cutoverClaimId", "c
 
 
 # Gate fields stored as JSON strings.
-_JSON_FIELDS = frozenset({"decision", "launchParticipant", "tagsAtLaunch"})
+_JSON_FIELDS = frozenset({"decision", "launchParticipant", "tagsAtLaunch", "observed"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -299,8 +299,15 @@ class WaveApprovals:
 
     # ------------------------------------------------------------------ the bridge
     def bridge(
-        self, execution: Mapping[str, Any], decision: Decision, trigger: str, apply: ApplyDecision
+        self,
+        execution: Mapping[str, Any],
+        decision: Decision,
+        trigger: str,
+        apply: ApplyDecision,
+        read_ahead: Callable[[list[str]], None] = lambda server_ids: None,
     ) -> str:
+        """Apply the wave's decision to each of its gates. ``read_ahead`` is given the members of an
+        approved request first (their servers read together, not once per gate)."""
         request = self._requests.get(str(decision.token_ref))
         if request is None:
             logger.error(
@@ -318,6 +325,8 @@ class WaveApprovals:
         if decision.outcome is Outcome.PENDING:
             return "approval still waiting"
         applied = []
+        if decision.outcome is Outcome.APPROVED:
+            read_ahead([sid for sid, _ in request.members])
         for sid, attempt in request.members:
             record = self._store.get(sid)
             if (
