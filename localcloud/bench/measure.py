@@ -232,10 +232,8 @@ def failed_checks(checks: dict[str, Any], n: int) -> list[str]:
         problems.append(
             f"function failures: {checks['function_failures']}, OnFailure records {checks['on_failure_records']}"
         )
-    if checks["mgn_throttled_calls"]:
-        problems.append(
-            f"MGN calls throttled (over the account's request rate): {checks['mgn_throttled_calls']}"
-        )
+    # Throttled MGN calls (checks["mgn_throttled_calls"]) are a figure, not a failure: botocore and
+    # the state machine retry them, and a call that still failed shows as a function failure above.
     return problems
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import FakeLambdaContext, load_event
 from mgn_pipeline.shared.aws.server_registry import is_server_id
+from tests.conftest import FakeLambdaContext, load_event
 from tests.integration.conftest import Account
 
 
