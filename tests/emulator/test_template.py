@@ -181,3 +181,25 @@ def test_foreach_blocks_are_left_out() -> None:
         )
     )
     assert set(template.resources()) == {"Queue"}
+
+
+def test_throttled_gate_tasks_retry_with_full_jitter_not_in_step() -> None:
+    """A cutover of a whole wave throttles many tasks at the same second: retries that wait the
+    same interval would collide again (the 1,000-server bench ran out of attempts until they were
+    jittered)."""
+    import json
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "statemachines" / "cutover-gate.asl.json").read_text()
+    definition = json.loads(re.sub(r"\$\{\w+\}", "1", text))
+    throttled = [
+        (name, retrier)
+        for name, state in definition["States"].items()
+        for retrier in state.get("Retry", [])
+        if "MgnThrottledError" in retrier["ErrorEquals"]
+    ]
+    assert len(throttled) >= 10
+    for name, retrier in throttled:
+        assert retrier["JitterStrategy"] == "FULL", name
+        assert retrier["MaxAttempts"] >= 10 and retrier["MaxDelaySeconds"] <= 300, name
