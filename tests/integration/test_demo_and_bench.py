@@ -84,7 +84,7 @@ def test_bench_takes_a_small_wave_the_whole_way_within_the_call_budget() -> None
     assert mgn["DescribeSourceServers"] <= 2
     assert mgn["DescribeJobs"] <= 0.5
     # DynamoDB has no budget met yet: this ratchet keeps what a 20-server wave costs from growing.
-    assert result["calls_per_server_total"]["dynamodb"] <= 67
+    assert result["calls_per_server_total"]["dynamodb"] <= 65
     # MGN's request rate: the emulator limits the account to 10 calls a second; the peak is
     # printed, and throttled calls are retried (none failed: no function failure above).
     rate = result["mgn_request_rate"]

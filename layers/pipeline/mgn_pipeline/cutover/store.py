@@ -128,7 +128,8 @@ class GateStore:
     def __init__(
         self, client: Any, table_name: str, on_read: Callable[[GateRecord], None] | None = None
     ) -> None:
-        """``on_read`` is shown every record read (what it knows of the server saves other reads)."""
+        """``on_read`` is shown every record read or written (what it knows of the server saves
+        other reads)."""
         self._client = client
         self._table = table_name
         self._on_read = on_read
@@ -263,7 +264,10 @@ class GateStore:
 
         if not conditional(update):
             return None
-        return record_from_item(result["Attributes"])
+        record = record_from_item(result["Attributes"])
+        if self._on_read is not None:
+            self._on_read(record)  # the new record tells as much as a read would
+        return record
 
     def clear_outbox(self, server_id: str, token: str) -> None:
         def update() -> None:
