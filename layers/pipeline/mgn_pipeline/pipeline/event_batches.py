@@ -66,7 +66,7 @@ def handle_event_batch(
         except (InvalidEventError, KeyError, TypeError):
             continue
     echoes = {message_id for message_id, (_, mgn_event) in readable.items() if is_own_echo(mgn_event)}
-    named = servers_named([e for mid, (_, e) in readable.items() if mid not in echoes])
+    named = servers_named([mgn_event for _, mgn_event in readable.values()])  # echoes name none
     gateway.read_ahead(named)  # MGN's servers, 200 a call
     pipeline.read_ahead(named)  # the pipeline's records of them, 100 a call
     advanced: dict[str, bool] = {}
