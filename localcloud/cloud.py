@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -109,9 +108,7 @@ class LocalCloud:
                         [stack.refs["NotificationTopic"], stack.refs["AutomationApprovalTopic"]]
                     )
                 # The health function probes DNS and TLS as a function in the VPC would.
-                health = stack.functions.handler("NetworkHealthFunction")
-                # The handler module's global, swapped (ModuleType declares no such attribute).
-                sys.modules[health.__module__].probe_tools = probe_tools  # type: ignore[attr-defined]
+                stack.functions.set_module_global("NetworkHealthFunction", "probe_tools", probe_tools)
                 bus = LocalEventBus(template, stack.functions, clock)
                 mgn.subscribe(bus.put_events)
                 with counter.not_counting():

@@ -6,6 +6,14 @@ handler module from its CodeUri under a unique module name, with the environment
 gives it, and invokes it synchronously (``invoke``) or with Lambda's asynchronous semantics
 (``invoke_async``: retries on the :class:`~localcloud.clock.SimClock`, then the OnFailure
 destination).
+
+Each template function runs in containers, as on Lambda: a container is its own copy of the handler
+module (its own clients, and the pipeline's pace that spaces its MGN calls), busy for the simulated
+seconds its invocation takes (``localcloud.pacing``). An invocation takes a free container, or starts
+a new one up to the function's ReservedConcurrentExecutions; past that it waits for the first to
+free up. That wait stands for what AWS does over the limit (the state machine retries
+Lambda.TooManyRequestsException, Lambda queues an asynchronous event, the SQS poller holds its
+batch): the order and the pace are the same, the retries are not modelled.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import boto3
 
 from localcloud.calls import calls_made_by
 from localcloud.clock import SimClock
-from localcloud.pacing import invocation_time, spent
+from localcloud.pacing import invocation_time, pace_in_invocation_time, spent
 from localcloud.template import Template, resolve
 
 Handler = Callable[[Any, Any], Any]
@@ -41,6 +49,8 @@ Handler = Callable[[Any, Any], Any]
 ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
 DEFAULT_ASYNC_RETRIES = 2  # Lambda's default MaximumRetryAttempts
 _INSTANCE_IDS = itertools.count(1)
+# Lambda's default concurrency quota: the containers of a function without reserved concurrency.
+ACCOUNT_CONCURRENCY = 1000
 
 
 @dataclass
@@ -56,11 +66,15 @@ class LambdaContext:
     log_group_name: str = ""
     log_stream_name: str = "local"
     _started: float = field(default_factory=time.monotonic)
+    simulated_start: float = 0.0  # the invocation time it started at (after waiting for a container)
 
     def get_remaining_time_in_millis(self) -> int:
-        # Wall clock, not SimClock: this guards real work done in the handler.
-        elapsed_ms = (time.monotonic() - self._started) * 1000
-        return max(0, int(self.timeout_s * 1000 - elapsed_ms))
+        # The wall clock guards real work done in the handler; the invocation's simulated time
+        # (MGN calls at their latency, paces, retry waits) is what it would take on Lambda.
+        elapsed_s = max(
+            time.monotonic() - self._started, (spent() or self.simulated_start) - self.simulated_start
+        )
+        return max(0, int((self.timeout_s - elapsed_s) * 1000))
 
 
 @dataclass
@@ -91,14 +105,27 @@ class FunctionTiming:
     # The longest invocation in simulated seconds: its MGN calls at their modelled latency and its
     # retry waits (localcloud.pacing); set against the function's Timeout.
     max_simulated_s: float = 0.0
+    # The longest an invocation waited for a free container (reserved concurrency reached).
+    max_wait_s: float = 0.0
 
-    def add(self, cpu_s: float, wall_s: float, error: bool, simulated_s: float = 0.0) -> None:
+    def add(
+        self, cpu_s: float, wall_s: float, error: bool, simulated_s: float = 0.0, waited_s: float = 0.0
+    ) -> None:
         self.max_simulated_s = max(self.max_simulated_s, simulated_s)
+        self.max_wait_s = max(self.max_wait_s, waited_s)
         self.invocations += 1
         self.errors += int(error)
         self.cpu_s += cpu_s
         self.wall_s += wall_s
         self.billed_ms += max(1, math.ceil(cpu_s * 1000))
+
+
+@dataclass
+class _Container:
+    """One execution environment: its handler (its own module copy) and when it is next free."""
+
+    handler: Handler
+    free_at: float = 0.0  # simulated epoch seconds
 
 
 @dataclass
@@ -113,8 +140,11 @@ class _Target:
     max_retries: int
     environment: Mapping[str, Any]  # unresolved (template) or plain strings (registered)
     on_failure: tuple[str | None, str | None] = (None, None)  # (Type, logical id)
-    loader: Callable[[], Handler] | None = None
-    handler: Handler | None = None
+    loader: Callable[[int], Handler] | None = None  # loads container n's module copy
+    handler: Handler | None = None  # a registered callable (no containers modelled)
+    reserved_concurrency: int | None = None
+    containers: list[_Container] = field(default_factory=list)
+    module_globals: dict[str, Any] = field(default_factory=dict)  # set on every container's module
 
 
 class LocalFunctions:
@@ -144,6 +174,7 @@ class LocalFunctions:
         self._module_prefix = f"_localcloud_fn{next(_INSTANCE_IDS)}_{uuid.uuid4().hex[:6]}"
         # One invocation at a time: os.environ is process-wide and Step Functions calls from a thread.
         self._lock = threading.RLock()
+        self._last_spent = 0.0  # the invocation time the last invocation ended at (under the lock)
         self._targets: dict[str, _Target] = {}
         self._overrides: dict[str, dict[str, str]] = {}
         for logical_id, spec in template.functions().items():
@@ -158,6 +189,7 @@ class LocalFunctions:
                 environment=spec.environment,
                 on_failure=(spec.on_failure_type, spec.on_failure_logical_id),
                 loader=self._module_loader(logical_id, spec.code_uri, spec.handler),
+                reserved_concurrency=spec.reserved_concurrency,
             )
 
     # ------------------------------------------------------------ names and registration
@@ -223,13 +255,13 @@ class LocalFunctions:
         """Overlay ``variables`` on the function's template environment (tests only; the template is the truth)."""
         self._overrides.setdefault(self.resolve_name(key), {}).update(variables)
 
-    def _module_loader(self, logical_id: str, code_uri: str, handler: str) -> Callable[[], Handler]:
+    def _module_loader(self, logical_id: str, code_uri: str, handler: str) -> Callable[[int], Handler]:
         module_path, _, attr = handler.rpartition(".")
         code_dir = (self.template.root / code_uri).resolve()
         file = code_dir / (module_path.replace(".", "/") + ".py")
 
-        def load() -> Handler:
-            module_name = f"{self._module_prefix}_{logical_id}"
+        def load(container: int) -> Handler:
+            module_name = f"{self._module_prefix}_{logical_id}" + (f"_c{container}" if container else "")
             spec = importlib.util.spec_from_file_location(module_name, file)
             if spec is None or spec.loader is None:
                 raise ImportError(f"cannot load {file}")
@@ -245,18 +277,54 @@ class LocalFunctions:
                 raise
             finally:
                 sys.path.remove(str(code_dir))
+            for name, value in self._targets[logical_id].module_globals.items():
+                setattr(module, name, value)
             return getattr(module, attr)  # type: ignore[no-any-return]
 
         return load
 
     def handler(self, key: str) -> Handler:
-        """The handler callable, importing its module on first use (after the emulators are in)."""
+        """The handler callable (of the first container), importing its module on first use (after
+        the emulators are in)."""
         target = self._targets[self.resolve_name(key)]
         with self._lock:
-            if target.handler is None:
-                assert target.loader is not None  # noqa: S101 - template functions always have one
-                target.handler = target.loader()
-            return target.handler
+            if target.handler is not None:
+                return target.handler
+            if not target.containers:
+                self._start_container(target)
+            return target.containers[0].handler
+
+    def set_module_global(self, key: str, name: str, value: Any) -> None:
+        """Set a global of the function's handler module in every container, now and to come (a test
+        swaps a module-level dependency, e.g. the TCP prober)."""
+        target = self._targets[self.resolve_name(key)]
+        with self._lock:
+            target.module_globals[name] = value
+            for container in target.containers:
+                setattr(sys.modules[container.handler.__module__], name, value)
+
+    def containers(self, key: str) -> int:
+        """How many containers the function has started (its cold starts)."""
+        return len(self._targets[self.resolve_name(key)].containers)
+
+    def _start_container(self, target: _Target) -> _Container:
+        assert target.loader is not None  # noqa: S101 - template functions always have one
+        container = _Container(target.loader(len(target.containers)))
+        target.containers.append(container)
+        return container
+
+    def _container_for(self, target: _Target, now_s: float) -> tuple[Handler, _Container | None, float]:
+        """The handler to run, its container, and how long the invocation waits for it (seconds)."""
+        if target.handler is not None:
+            return target.handler, None, 0.0
+        for container in target.containers:
+            if container.free_at <= now_s:
+                return container.handler, container, 0.0
+        if len(target.containers) < (target.reserved_concurrency or ACCOUNT_CONCURRENCY):
+            container = self._start_container(target)
+            return container.handler, container, 0.0
+        container = min(target.containers, key=lambda c: c.free_at)
+        return container.handler, container, container.free_at - now_s
 
     @contextmanager
     def _environ(self, key: str) -> Iterator[None]:
@@ -287,7 +355,6 @@ class LocalFunctions:
         """Run the handler now; return its result or raise its exception."""
         key = self.resolve_name(key)
         target = self._targets[key]
-        fn = self.handler(key)
         context = LambdaContext(
             function_name=target.name,
             invoked_function_arn=target.arn,
@@ -297,7 +364,32 @@ class LocalFunctions:
             log_group_name=f"/aws/lambda/{target.name}",
         )
         record = InvocationRecord(self.clock.now(), key, trigger, "ok", context.aws_request_id, attempt)
-        with self._lock, self._environ(key), calls_made_by(_caller(key, event)), invocation_time():
+        with self._lock:
+            now_s = self.clock.now().timestamp()
+            fn, container, waited = self._container_for(target, now_s)
+            try:
+                return self._run(key, target, fn, event, context, record, waited)
+            finally:
+                if container is not None:
+                    container.free_at = now_s + (self._last_spent or waited)
+
+    def _run(
+        self,
+        key: str,
+        target: _Target,
+        fn: Handler,
+        event: Any,
+        context: LambdaContext,
+        record: InvocationRecord,
+        waited: float,
+    ) -> Any:
+        context.simulated_start = waited
+        with (
+            self._environ(key),
+            calls_made_by(_caller(key, event)),
+            invocation_time(start=waited),
+            pace_in_invocation_time(self.clock.now),
+        ):
             self.counts[key] += 1
             self.log.append(record)
             failed = False
@@ -309,8 +401,15 @@ class LocalFunctions:
                 record.outcome = f"error:{type(exc).__name__}"
                 raise
             finally:
+                self._last_spent = spent() or waited
                 timing = self.timings.setdefault(key, FunctionTiming())
-                timing.add(time.thread_time() - cpu, time.perf_counter() - wall, failed, spent() or 0.0)
+                timing.add(
+                    time.thread_time() - cpu,
+                    time.perf_counter() - wall,
+                    failed,
+                    self._last_spent - waited,
+                    waited,
+                )
 
     def timeout_of(self, key: str) -> int:
         return self._targets[self.resolve_name(key)].timeout_s

@@ -8,7 +8,6 @@ execution is parked on a task token or finished before time moves on.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -250,8 +249,8 @@ def cutover_cloud(
             ssm_client = boto3.client("ssm")
             arn = cloud.state_machines["CutoverGateStateMachine"]
             prober = FakeProber()
-            tasks_module = sys.modules[cloud.stack.functions.handler("CutoverTasksFunction").__module__]
-            tasks_module.prober = prober  # type: ignore[attr-defined]  # the handler module's global, swapped
+            # The handler module's global, swapped in every container.
+            cloud.stack.functions.set_module_global("CutoverTasksFunction", "prober", prober)
         gate = CutoverCloud(cloud, cloud.ssm, cloud.sfn, arn, prober, ssm_client)
         if schedules:
             # The real health function writes its report on its schedule; run it once now.

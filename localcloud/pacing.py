@@ -6,23 +6,29 @@ k-th MGN call of an invocation that started at t happens at about t + k x the ca
 invocations that start at the same instant overlap, as concurrent Lambdas do. botocore's retry waits
 (after a throttle) move that time on too, instead of sleeping. Calls made outside a function (a test,
 the simulated person) are at the clock's now and take no time.
+
+An invocation that waited for a free container (``LocalFunctions``: reserved concurrency) starts
+with that wait already spent, and the pipeline's own pace (``mgn_pipeline.shared.aws.pace``) reads
+and spends the same time.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
 _SPENT: ContextVar[list[float] | None] = ContextVar("localcloud_invocation_seconds", default=None)
 
 
 @contextmanager
-def invocation_time() -> Iterator[None]:
-    """Around one invocation (``LocalFunctions.invoke``): its calls and retry waits add up from 0."""
-    token = _SPENT.set([0.0])
+def invocation_time(start: float = 0.0) -> Iterator[None]:
+    """Around one invocation (``LocalFunctions.invoke``): its calls and retry waits add up from
+    ``start``, the seconds it waited for a container."""
+    token = _SPENT.set([start])
     try:
         yield
     finally:
@@ -67,3 +73,30 @@ def retry_waits_in_invocation_time() -> Iterator[None]:
         yield
     finally:
         botocore.endpoint.time = previous
+
+
+class _PaceTime:
+    """``time`` as the pipeline's pace sees it: the simulated clock plus the invocation's own time;
+    a wait spends invocation time (outside a function nothing is paced, so nothing waits)."""
+
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self._now = now
+
+    def monotonic(self) -> float:
+        return self._now().timestamp() + (spent() or 0.0)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        spend(seconds)
+
+
+@contextmanager
+def pace_in_invocation_time(now: Callable[[], datetime]) -> Iterator[None]:
+    import mgn_pipeline.shared.aws.pace as pace
+
+    previous = pace.clock
+    pace.clock = _PaceTime(now)  # type: ignore[assignment]  # its two uses: monotonic and sleep
+    try:
+        yield
+    finally:
+        pace.clock = previous

@@ -152,6 +152,11 @@ class FunctionSpec:
     on_failure_logical_id: str | None
     on_failure_type: str | None
     events: list[EventSource] = field(default_factory=list)
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; None: the account's pool
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _logical_id_of(value: Any) -> str | None:
@@ -272,6 +277,7 @@ class Template:
                 on_failure_logical_id=_logical_id_of(on_failure.get("Destination")),
                 on_failure_type=on_failure.get("Type"),
                 events=events,
+                reserved_concurrency=_int_or_none(props.get("ReservedConcurrentExecutions")),
             )
         return specs
 

@@ -33,5 +33,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, object]:
         settings.page_size,
         trigger,
         build_waiting_approvals(clients, settings),
+        seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     return report.as_dict()

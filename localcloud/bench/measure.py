@@ -151,6 +151,12 @@ def measure(
         "task_errors_retried_by_the_gate": dict(retried),
         "on_failure_records": len(functions.on_failure_records),
         "mgn_throttled_calls": dict(cloud.mgn.rate.throttled),
+        # Simulated seconds of the longest invocation of each function that ran past its Timeout.
+        "over_timeout": {
+            key: round(timing.max_simulated_s, 1)
+            for key, timing in sorted(functions.timings.items())
+            if timing.max_simulated_s > functions.timeout_of(key)
+        },
     }
     problems = failed_checks(checks, n)
     events = eventbridge_events(cloud)
@@ -161,6 +167,8 @@ def measure(
             "billed_ms": timing.billed_ms,
             "longest_simulated_s": round(timing.max_simulated_s, 1),
             "timeout_s": functions.timeout_of(key),
+            "longest_wait_for_container_s": round(timing.max_wait_s, 1),
+            "containers": functions.containers(key),
         }
         for key, timing in sorted(functions.timings.items())
     }
@@ -232,6 +240,8 @@ def failed_checks(checks: dict[str, Any], n: int) -> list[str]:
         problems.append(
             f"function failures: {checks['function_failures']}, OnFailure records {checks['on_failure_records']}"
         )
+    if checks.get("over_timeout"):
+        problems.append(f"invocations longer than their Timeout (simulated s): {checks['over_timeout']}")
     # Throttled MGN calls (checks["mgn_throttled_calls"]) are a figure, not a failure: botocore and
     # the state machine retry them, and a call that still failed shows as a function failure above.
     return problems

@@ -46,14 +46,18 @@ def print_table(result: dict[str, Any], out: TextIO) -> None:
         f"    throttled calls        {sum(rate['throttled'].values()):>4} {rate['throttled'] or ''}", file=out
     )
     print(
-        "\n  Lambda per server      invocations   CPU ms/invocation   longest, simulated s (Timeout)",
+        "\n  Lambda per server      invocations   CPU ms/invocation   longest, simulated s (Timeout)"
+        "   containers, longest wait for one (s)",
         file=out,
     )
     for fn, count in result["lambda_invocations_per_server"].items():
         timing = result["lambda"].get(fn, {})
         ms = timing.get("cpu_ms_per_invocation", 0.0)
         longest = f"{timing.get('longest_simulated_s', 0.0):>10.1f} ({timing.get('timeout_s')})"
-        print(f"    {fn:<22} {count:>8.3f}   {ms:>10.1f}   {longest}", file=out)
+        containers = (
+            f"{timing.get('containers', 0):>6} {timing.get('longest_wait_for_container_s', 0.0):>8.1f}"
+        )
+        print(f"    {fn:<22} {count:>8.3f}   {ms:>10.1f}   {longest}   {containers}", file=out)
     sfn = result["step_functions"]
     print(
         f"\n  Step Functions transitions per server {result['step_functions_transitions_per_server']:.2f}"

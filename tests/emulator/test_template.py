@@ -203,3 +203,58 @@ def test_throttled_gate_tasks_retry_with_full_jitter_not_in_step() -> None:
     for name, retrier in throttled:
         assert retrier["JitterStrategy"] == "FULL", name
         assert retrier["MaxAttempts"] >= 10 and retrier["MaxDelaySeconds"] <= 300, name
+
+
+def _gate_definition() -> dict[str, object]:
+    import json
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "statemachines" / "cutover-gate.asl.json").read_text()
+    return json.loads(re.sub(r"\$\{\w+\}", "1", text))  # type: ignore[no-any-return]
+
+
+# The pipeline's share of MGN's request rate: the local model gives the account 10 a second
+# (localcloud.mgn.rate); the rest is for people in the console and the operator's tools.
+PIPELINE_MGN_CALLS_PER_SECOND = 8
+
+
+def test_the_functions_shares_of_mgn_s_request_rate_add_up_to_the_pipeline_s(template: Template) -> None:
+    """Each function's containers pace their MGN calls (MGN_CALLS_PER_SECOND); reserved concurrency
+    bounds the containers, so the shares cannot add up past the account's rate in any burst."""
+    from localcloud.mgn.rate import DEFAULT_REQUESTS_PER_SECOND
+
+    shares = {}
+    for logical_id, spec in template.functions().items():
+        rate = float(spec.environment["MGN_CALLS_PER_SECOND"])
+        assert spec.reserved_concurrency, f"{logical_id}: without reserved concurrency its share is unbounded"
+        for source in spec.events:
+            if source.type == "SQS":
+                scaling = source.properties.get("ScalingConfig") or {}
+                # More pollers than containers would only have SQS batches throttled and retried.
+                assert scaling.get("MaximumConcurrency") == spec.reserved_concurrency, logical_id
+        shares[logical_id] = rate * spec.reserved_concurrency
+    assert sum(shares.values()) <= PIPELINE_MGN_CALLS_PER_SECOND < DEFAULT_REQUESTS_PER_SECOND, shares
+
+
+def test_gate_tasks_over_the_reserved_concurrency_retry_for_long_enough_with_jitter() -> None:
+    """A wave's approvals or a cutover job's finalizes start hundreds of tasks at once; three
+    containers at one MGN call a second take them a few a second. Each Lambda task retries
+    Lambda.TooManyRequestsException, jittered, for at least ten minutes on average."""
+    states = _gate_definition()["States"]
+    assert isinstance(states, dict)
+    lambda_tasks = {
+        name: state
+        for name, state in states.items()
+        if str(state.get("Resource", "")).startswith("arn:aws:states:::lambda:invoke")
+    }
+    assert len(lambda_tasks) >= 10
+    for name, state in lambda_tasks.items():
+        [retrier] = [r for r in state["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]]
+        assert retrier["ErrorEquals"] == ["Lambda.TooManyRequestsException"], name  # not with others
+        assert retrier["JitterStrategy"] == "FULL", name
+        waits = [
+            min(retrier["MaxDelaySeconds"], retrier["IntervalSeconds"] * retrier["BackoffRate"] ** k)
+            for k in range(retrier["MaxAttempts"])
+        ]
+        assert sum(waits) / 2 >= 600, name  # full jitter waits half the interval on average

@@ -78,6 +78,7 @@ def build_gate(
 ) -> CutoverGate | None:
     """The gate, or None when the stack has no gate table (capability off). ``registry``: the
     invocation's servers table, when the caller has one already."""
+    clients.pace_mgn(settings.mgn_calls_per_second)
     config = settings.cutover()
     if config is None:
         return None

@@ -26,6 +26,7 @@ def build_health(
 ) -> tuple[HealthDependencies, NetworkExpectations]:
     """What one check needs, and what it checks against. ``actor`` names the function in the audit;
     ``tools`` replaces the system resolver and sockets (tests use loopback listeners)."""
+    clients.pace_mgn(settings.mgn_calls_per_second)
     inventory = InventoryReader(clients.ec2, clients.route53resolver)
     prefix_list = settings.on_prem_prefix_list_id
     on_prem = inventory.prefix_list_cidrs(prefix_list) if prefix_list else []

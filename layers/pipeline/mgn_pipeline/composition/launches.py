@@ -98,6 +98,7 @@ def build_batcher(
     # The cutover gate builds on the launches package: imported here, where both meet.
     from mgn_pipeline.composition.cutover import cutover_launcher
 
+    clients.pace_mgn(settings.mgn_calls_per_second)
     config = settings.test_launch()
     assert config is not None  # noqa: S101 - LaunchingSettings requires the queue table
     # One registry for the run: the waves its audit records carry are read together, 100 a call.

@@ -32,6 +32,7 @@ def build_pipeline(
     cutover_gate: CutoverGateStarter | None = None,
     prober: TcpProber | None = None,
 ) -> Pipeline:
+    clients.pace_mgn(settings.mgn_calls_per_second)
     gateway = MgnGateway(clients.mgn)
     waves = MgnWaves(lambda: clients.mgn, settings.wave_tag_key, utc_now)
     # One registry for the invocation: the pipeline's record of a server also answers the audit

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from mgn_pipeline.shared.aws.pace import CallPace
 from mgn_pipeline.shared.user_agent import PIPELINE_USER_AGENT
 
 HEALTH_CONFIG = Config(
@@ -32,8 +33,16 @@ class HealthClients:
         return boto3.client("route53resolver", config=HEALTH_CONFIG)
 
     @cached_property
+    def mgn_pace(self) -> CallPace:
+        """This container's share of MGN's account-wide request rate (see shared/aws/pace.py)."""
+        return CallPace()
+
+    def pace_mgn(self, per_second: float | None) -> None:
+        self.mgn_pace.per_second = per_second
+
+    @cached_property
     def mgn(self) -> Any:
-        return boto3.client("mgn", config=HEALTH_CONFIG)
+        return self.mgn_pace.attach(boto3.client("mgn", config=HEALTH_CONFIG))
 
     @cached_property
     def dynamodb(self) -> Any:

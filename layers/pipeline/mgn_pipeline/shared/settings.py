@@ -48,7 +48,14 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
 
-class RecordFields(Settings):
+class MgnPaceFields(Settings):
+    """This container's share of MGN's account-wide request rate (``shared/aws/pace.py``); unset in a
+    person's tools, which are not paced."""
+
+    mgn_calls_per_second: float | None = Field(alias="MGN_CALLS_PER_SECOND", default=None, gt=0, le=100)
+
+
+class RecordFields(MgnPaceFields):
     """Where the functions that act on servers record what they did, and whom they tell."""
 
     servers_table: TableName = Field(alias="SERVERS_TABLE_NAME")

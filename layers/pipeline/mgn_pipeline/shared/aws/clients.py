@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from mgn_pipeline.shared.aws.pace import CallPace
 from mgn_pipeline.shared.user_agent import PIPELINE_USER_AGENT
 
 # Standard retry mode backs off on throttling, conflicts are not retried by the SDK.
@@ -21,8 +22,16 @@ AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, user_agent_
 
 class AwsClients:
     @cached_property
+    def mgn_pace(self) -> CallPace:
+        """This container's share of MGN's account-wide request rate (set from settings at invocation)."""
+        return CallPace()
+
+    def pace_mgn(self, per_second: float | None) -> None:
+        self.mgn_pace.per_second = per_second
+
+    @cached_property
     def mgn(self) -> Any:
-        return boto3.client("mgn", config=AWS_CONFIG)
+        return self.mgn_pace.attach(boto3.client("mgn", config=AWS_CONFIG))
 
     @cached_property
     def dynamodb(self) -> Any:
