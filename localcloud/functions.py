@@ -249,7 +249,9 @@ class LocalFunctions:
         """The function's environment variables, intrinsics resolved against ``refs``."""
         key = self.resolve_name(key)
         resolved = resolve(dict(self._targets[key].environment), self.refs, self.conditions)
-        return {**{k: _env_str(v) for k, v in resolved.items()}, **self._overrides.get(key, {})}
+        # What Lambda's runtime sets for every function, before the template's variables.
+        runtime = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
+        return {**runtime, **{k: _env_str(v) for k, v in resolved.items()}, **self._overrides.get(key, {})}
 
     def override_environment(self, key: str, variables: Mapping[str, str]) -> None:
         """Overlay ``variables`` on the function's template environment (tests only; the template is the truth)."""

@@ -25,6 +25,7 @@ LAMBDA_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "SERVERS_TABLE_NAME": "servers",
     "IDEMPOTENCY_TABLE_NAME": "idempotency",
+    "PIPELINE_ACCOUNT_ID": "111122223333",  # the account of events/ and of moto's default
 }
 
 

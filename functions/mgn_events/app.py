@@ -9,10 +9,10 @@ from typing import Any
 
 from mgn_pipeline.composition.pipeline import build_pipeline
 from mgn_pipeline.pipeline.idempotency import once_per_event
-from mgn_pipeline.pipeline.mgn_events import handle_mgn_event, is_own_echo
+from mgn_pipeline.pipeline.mgn_events import handle_mgn_event, is_own_echo, log_ignored
 from mgn_pipeline.shared.aws.clients import AwsClients
 from mgn_pipeline.shared.aws.mgn import MgnGateway
-from mgn_pipeline.shared.events import parse_mgn_event
+from mgn_pipeline.shared.events import EventOrigin, parse_mgn_event
 from mgn_pipeline.shared.observability import logger, metrics, trace_handler
 
 clients = AwsClients()
@@ -26,6 +26,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> list[dict[str, Any]] 
     from mgn_pipeline.composition.settings import MgnEventSettings, load_settings  # pydantic: see settings.py
 
     settings = load_settings(MgnEventSettings)
+    origin = EventOrigin(settings.account_id, settings.region)
     once = functools.partial(
         once_per_event,
         table_name=settings.idempotency_table,
@@ -38,13 +39,16 @@ def lambda_handler(event: dict[str, Any], context: Any) -> list[dict[str, Any]] 
 
         pipeline = build_pipeline(clients, settings)
         return handle_event_batch(
-            event, gateway=MgnGateway(mgn), pipeline=pipeline, once=once, context=context
+            event, gateway=MgnGateway(mgn), pipeline=pipeline, once=once, context=context, origin=origin
         )
     # One EventBridge event (``sam local invoke -e events/...``, an operator replaying one).
     # A malformed event raises InvalidEventError here: never acted on, it ends in the DLQ.
-    mgn_event = parse_mgn_event(event)
+    mgn_event = parse_mgn_event(event, origin)
     if is_own_echo(mgn_event):
         return []  # before the idempotency record: an echo costs no read and no write
+    if not mgn_event.is_known:
+        log_ignored(mgn_event)
+        return []
     pipeline = build_pipeline(clients, settings)
     return once(
         event, lambda: [asdict(advance) for advance in handle_mgn_event(mgn_event, MgnGateway(mgn), pipeline)]

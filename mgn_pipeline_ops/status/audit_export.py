@@ -2,6 +2,9 @@
 
 Columns are fixed (``CSV_COLUMNS``) and quoted by the csv module (RFC 4180: commas, quotes and line
 breaks in a reason stay inside their cell). ``before``/``after`` are the JSON the record holds.
+A cell a spreadsheet would read as a formula (it starts with = + - @, a tab or a carriage return:
+a hostname, a tag or a reason can carry one) is written with a leading apostrophe, as OWASP advises
+against CSV injection; the change board's copy then shows the text, never runs it.
 Records about no one server (replication templates, network health) have wave "account-wide" and
 belong to every wave's export unless ``servers_only``.
 """
@@ -109,9 +112,17 @@ def write_csv(rows: Iterable[Mapping[str, str]], out: TextIO) -> int:
     writer.writeheader()
     count = 0
     for row in rows:
-        writer.writerow(row)
+        writer.writerow({column: neutralise_formula(value) for column, value in row.items()})
         count += 1
     return count
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(cell: str) -> str:
+    """The cell as text a spreadsheet shows and does not evaluate."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 def _wave_today(subject: str, current_waves: Mapping[str, str]) -> str:

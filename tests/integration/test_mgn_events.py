@@ -97,7 +97,7 @@ def test_undocumented_detail_type_is_logged_and_ignored(account: Account, pipeli
 
     assert result == []
     assert account.mgn.calls == []
-    assert any("unknown MGN detail-type" in line for line in pipeline_log)
+    assert any("undocumented MGN detail-type" in line for line in pipeline_log)
 
 
 def sqs_batch(*events: dict[str, Any]) -> dict[str, Any]:

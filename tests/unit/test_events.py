@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import re
+from typing import Any
 
 import pytest
 
 from mgn_pipeline.pipeline.mgn_events import is_own_echo
 from mgn_pipeline.shared.errors import InvalidEventError
-from mgn_pipeline.shared.events import parse_mgn_event
+from mgn_pipeline.shared.events import EventOrigin, parse_mgn_event
 from tests.conftest import load_event
 
 SERVER = "s-1234567890abcdef0"
@@ -148,3 +150,52 @@ def test_the_pipeline_s_own_settings_repair_is_not_skipped() -> None:
         {"sourceServerID": SERVER, "dataPlaneRouting": "PRIVATE_IP"},
     )
     assert not is_own_echo(parse_mgn_event(repair))
+
+
+HERE = EventOrigin(account="111122223333", region="us-east-1")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda e: e.update(account="999999999999"), "from account '999999999999' in 'us-east-1'"),
+        (lambda e: e.update(region="eu-west-1"), "in 'eu-west-1'"),
+        (lambda e: e.pop("account"), "from account None"),
+        (
+            lambda e: e.update(resources=["arn:aws:mgn:us-east-1:999999999999:source-server/" + SERVER]),
+            "resource is from account '999999999999'",
+        ),
+    ],
+)
+def test_an_event_from_another_account_or_region_is_refused(mutate: Any, message: str) -> None:
+    raw = load_event("mgn-lifecycle-ready-for-test.json")
+    mutate(raw)
+    with pytest.raises(InvalidEventError, match=re.escape(message)):
+        parse_mgn_event(raw, HERE)
+    assert parse_mgn_event(load_event("mgn-lifecycle-ready-for-test.json"), HERE).server_ids == (SERVER,)
+
+
+def test_a_cloudtrail_call_made_in_another_account_is_refused() -> None:
+    raw = load_event("cloudtrail-start-test.json")
+    raw["detail"]["recipientAccountId"] = "444455556666"
+    with pytest.raises(InvalidEventError, match="CloudTrail call is from account '444455556666'"):
+        parse_mgn_event(raw, HERE)
+
+
+def test_an_undocumented_state_is_read_but_acted_on_by_no_one() -> None:
+    raw = load_event("mgn-lifecycle-ready-for-test.json")
+    raw["detail"]["state"] = "SELF_DESTRUCT"
+    event = parse_mgn_event(raw, HERE)
+    assert not event.is_known
+    assert event.ignored_because == (
+        "undocumented state 'SELF_DESTRUCT' for 'MGN Source Server Lifecycle State Change'"
+    )
+
+
+def test_a_huge_or_multiline_value_is_shown_short_and_on_one_line() -> None:
+    raw = load_event("mgn-lifecycle-ready-for-test.json")
+    raw["id"] = "x\n" * 10_000
+    raw["resources"] = ["arn:" + "y" * 10_000]
+    with pytest.raises(InvalidEventError) as refused:
+        parse_mgn_event(raw, HERE)
+    assert len(str(refused.value)) < 300 and "\n" not in str(refused.value)

@@ -12,6 +12,8 @@ BASE = {
     "SERVERS_TABLE_NAME": "srv",
     "AUDIT_TABLE_NAME": "audit",
     "IDEMPOTENCY_TABLE_NAME": "idem",
+    "PIPELINE_ACCOUNT_ID": "111122223333",
+    "AWS_REGION": "us-east-1",
     "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:mgn-pipeline",
     "STAGING_SUBNET_ID": "subnet-0123456789abcdef0",
     "REPLICATION_SECURITY_GROUP_IDS": "sg-0123456789abcdef0, sg-0fedcba9876543210",

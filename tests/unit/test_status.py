@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mgn_pipeline.cutover.model import GateStatus
 from mgn_pipeline.cutover.store import GateRecord
 from mgn_pipeline.launches.model import LaunchStatus, QueueItem
 from mgn_pipeline.shared.aws.audit import ACCOUNT_WIDE, AuditRecord, AuditTrail
-from mgn_pipeline.shared.aws.notifier import SUBJECT_LIMIT, message_body, subject_line
+from mgn_pipeline.shared.aws.notifier import SUBJECT_LIMIT, message_body, one_line, subject_line
 from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer
 from mgn_pipeline.shared.steps import PipelineStep
 from mgn_pipeline_ops.status.audit_export import CSV_COLUMNS, audit_rows, parse_time, write_csv
@@ -408,3 +410,48 @@ def test_subjects_name_the_wave_and_stay_within_sns_limit() -> None:
         "What to do:",
         "  fix it",
     ]
+
+
+# ---------------------------------------------------------------------- hostile strings in the export
+
+_FORMULA_CELLS = st.one_of(
+    st.text(max_size=40),
+    st.builds(
+        lambda start, rest: start + rest,
+        st.sampled_from(["=", "+", "-", "@", "\t", "\r"]),
+        st.text(max_size=40),
+    ),
+    st.sampled_from(
+        ['=HYPERLINK("http://x","click")', "+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0", "-2+3"]
+    ),
+)
+
+
+@given(hostname=_FORMULA_CELLS, reason=_FORMULA_CELLS, actor=_FORMULA_CELLS)
+def test_no_exported_cell_reads_as_a_spreadsheet_formula(hostname: str, reason: str, actor: str) -> None:
+    """A hostname, reason or actor is whatever a tag, an agent or a person wrote: the change board's
+    spreadsheet must show it, never evaluate it (CSV injection)."""
+    record = {"subject": SID, "recordId": "a", "at": "2026-03-02T08:00:00+00:00", "action": "x"}
+    rows = audit_rows(
+        [{**record, "reason": reason, "actor": actor}], hostnames={SID: hostname}, current_waves={SID: "w1"}
+    )
+    out = io.StringIO()
+    write_csv(rows, out)
+    [parsed] = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    for column, original in (("hostname", hostname), ("reason", reason), ("actor", actor)):
+        cell = parsed[column]
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), column
+        assert cell in {original, "'" + original}, column  # nothing else changes: the record stays readable
+
+
+@given(hostname=st.text(max_size=60), tag=st.text(max_size=60))
+def test_a_message_has_one_line_per_field_whatever_a_tag_or_hostname_holds(hostname: str, tag: str) -> None:
+    """Anyone who can tag a server or name a host can put a line break in it: it must not forge
+    a line ("What to do: approve") in the approver's message."""
+    body = message_body(about=f"Server {hostname}", happened=[f"wave tag {tag}"], what_to_do=["nothing"])
+    lines = body.split("\n")
+    assert lines[0] == f"Server {one_line(hostname)}"
+    assert lines[1:4] == ["", "What happened:", f"  wave tag {one_line(tag)}"]
+    assert lines[4:] == ["", "What to do:", "  nothing"]
+    assert "\r" not in body and "\u2028" not in body and "\x85" not in body
+    assert len(subject_line(f"Test launch of {hostname}", tag).splitlines()) <= 1

@@ -35,6 +35,9 @@ class ReconcilerSettings(PipelineSettings):
 
 class MgnEventSettings(PipelineSettings):
     idempotency_table: TableName = Field(alias="IDEMPOTENCY_TABLE_NAME")
+    # Events from elsewhere are refused (shared/events.py EventOrigin); Lambda sets AWS_REGION.
+    account_id: str = Field(alias="PIPELINE_ACCOUNT_ID", pattern=r"^\d{12}$")
+    region: str = Field(alias="AWS_REGION", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     # Long enough to absorb EventBridge retries (24 h) and the reconciler's catch-up.
     idempotency_ttl_seconds: int = Field(alias="IDEMPOTENCY_TTL_SECONDS", default=172_800, ge=300)
 

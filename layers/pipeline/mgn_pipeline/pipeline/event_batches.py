@@ -19,10 +19,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from mgn_pipeline.pipeline.advance import Pipeline
-from mgn_pipeline.pipeline.mgn_events import handle_mgn_event, is_own_echo, servers_named
+from mgn_pipeline.pipeline.mgn_events import handle_mgn_event, is_own_echo, log_ignored, servers_named
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.errors import InvalidEventError, PipelineError
-from mgn_pipeline.shared.events import MgnEvent, parse_mgn_event
+from mgn_pipeline.shared.events import EventOrigin, MgnEvent, parse_mgn_event
 from mgn_pipeline.shared.observability import logger
 
 # Runs the work once per event (``idempotency.once_per_event`` with the stack's table).
@@ -40,10 +40,10 @@ def event_of(record: SQSRecord) -> dict[str, Any]:
     return event
 
 
-def _read(record: SQSRecord) -> tuple[dict[str, Any], MgnEvent]:
+def _read(record: SQSRecord, origin: EventOrigin | None) -> tuple[dict[str, Any], MgnEvent]:
     """Read a message that could not be read ahead: raises its reason (InvalidEventError)."""
     event = event_of(record)
-    return event, parse_mgn_event(event)
+    return event, parse_mgn_event(event, origin)
 
 
 def handle_event_batch(
@@ -53,8 +53,10 @@ def handle_event_batch(
     pipeline: Pipeline,
     once: OncePerEvent,
     context: Any,
+    origin: EventOrigin | None = None,
 ) -> dict[str, Any]:
-    """Advance what every event of the batch names; returns the failed messages for the queue."""
+    """Advance what every event of the batch names; returns the failed messages for the queue.
+    ``origin``: the account and Region whose events are acted on (None: any, in tests)."""
     # Each message is read once: the readable events, by message id; the rest are refused in their
     # own record below, with their reason.
     readable: dict[str, tuple[dict[str, Any], MgnEvent]] = {}
@@ -62,7 +64,7 @@ def handle_event_batch(
         record = SQSRecord(raw)
         try:
             event = event_of(record)
-            readable[record.message_id] = (event, parse_mgn_event(event))
+            readable[record.message_id] = (event, parse_mgn_event(event, origin))
         except (InvalidEventError, KeyError, TypeError):
             continue
     echoes = {message_id for message_id, (_, mgn_event) in readable.items() if is_own_echo(mgn_event)}
@@ -75,7 +77,10 @@ def handle_event_batch(
         try:
             if record.message_id in echoes:
                 return []
-            event, mgn_event = readable.get(record.message_id) or _read(record)
+            event, mgn_event = readable.get(record.message_id) or _read(record, origin)
+            if not mgn_event.is_known:
+                log_ignored(mgn_event)  # before the idempotency record: nothing is written for it
+                return []
             return once(
                 event,
                 lambda: [asdict(a) for a in handle_mgn_event(mgn_event, gateway, pipeline, advanced)],

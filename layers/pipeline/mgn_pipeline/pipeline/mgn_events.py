@@ -64,9 +64,7 @@ def handle_mgn_event(
         settings_may_have_changed=event.is_api_call and not event.own_call,
     )
     if not event.is_known:
-        # MGN adds detail-types without notice: record that we saw one, act on nothing.
-        logger.warning("unknown MGN detail-type; not acted on", extra={"detail_type": event.detail_type})
-        metrics.add_metric(name="UnknownEvents", unit=MetricUnit.Count, value=1)
+        log_ignored(event)
         return []
     if event.api_call in TEMPLATE_CALLS:
         pipeline.check_account(trigger)
@@ -95,6 +93,15 @@ def handle_mgn_event(
         if advanced is not None:
             advanced[server_id] = advanced.get(server_id, False) or trigger.settings_may_have_changed
     return advances
+
+
+def log_ignored(event: MgnEvent) -> None:
+    """MGN adds detail-types and states without notice: record that we saw one, act on nothing."""
+    logger.warning(
+        "MGN event not acted on: " + str(event.ignored_because),
+        extra={"event_id": event.event_id, "detail_type": event.detail_type, "state": event.state},
+    )
+    metrics.add_metric(name="UnknownEvents", unit=MetricUnit.Count, value=1)
 
 
 def _advanced_enough(advanced: dict[str, bool], server_id: str, trigger: Trigger) -> bool:

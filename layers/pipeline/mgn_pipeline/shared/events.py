@@ -1,8 +1,10 @@
 """MGN events as the pipeline reads them: EventBridge service events and CloudTrail API calls.
 
-Only the envelope and the fields we act on are checked. Unknown detail fields and undocumented
-detail-types are tolerated (MGN adds them without notice); a malformed envelope or server id is
-refused with :class:`InvalidEventError`, so the event lands in the DLQ instead of being guessed at.
+Only the envelope and the fields we act on are checked. Unknown detail fields, undocumented
+detail-types and states are tolerated (MGN adds them without notice) and acted on by no one: the
+event says so in its ``ignored_because``. A malformed envelope or server id, or an event from
+another account or Region than the function's (``EventOrigin``), is refused with
+:class:`InvalidEventError`, so the event lands in the DLQ instead of being guessed at.
 """
 
 from __future__ import annotations
@@ -32,8 +34,32 @@ KNOWN_SERVICE_DETAIL_TYPES = frozenset(
     }
 )
 
+# The states MGN documents for the detail-types that carry one (a new state is ignored, not guessed).
+KNOWN_STATES = {
+    "MGN Source Server Lifecycle State Change": frozenset(
+        {
+            "STOPPED",
+            "NOT_READY",
+            "READY_FOR_TEST",
+            "TESTING",
+            "READY_FOR_CUTOVER",
+            "CUTTING_OVER",
+            "CUTOVER",
+            "DISCONNECTED",
+            "DISCOVERED",
+            "PENDING_INSTALLATION",
+        }
+    ),
+    "MGN Source Server Launch Result": frozenset(
+        {"TEST_LAUNCH_SUCCEEDED", "TEST_LAUNCH_FAILED", "CUTOVER_LAUNCH_SUCCEEDED", "CUTOVER_LAUNCH_FAILED"}
+    ),
+    "MGN Source Server Data Replication Stalled Change": frozenset({"STALLED", "NOT_STALLED"}),
+}
+
 _SERVER_ID = re.compile(r"^s-[0-9a-zA-Z]{17}$")
-_SERVER_ARN = re.compile(r"^arn:aws[a-z-]*:mgn:[a-z0-9-]+:\d{12}:source-server/(s-[0-9a-zA-Z]{17})$")
+_SERVER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:mgn:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):source-server/(?P<id>s-[0-9a-zA-Z]{17})$"
+)
 _JOB_ID = re.compile(r"^mgnjob-[0-9a-zA-Z]{17}$")
 
 
@@ -57,7 +83,19 @@ class MgnEvent:
 
     @property
     def is_known(self) -> bool:
-        return self.is_api_call or self.detail_type in KNOWN_SERVICE_DETAIL_TYPES
+        return self.ignored_because is None
+
+    @property
+    def ignored_because(self) -> str | None:
+        """Why no one acts on this event (a detail-type or state MGN does not document), or None."""
+        if self.is_api_call:
+            return None
+        if self.detail_type not in KNOWN_SERVICE_DETAIL_TYPES:
+            return f"undocumented MGN detail-type {self.detail_type!r}"
+        states = KNOWN_STATES.get(self.detail_type)
+        if states is not None and self.state is not None and self.state not in states:
+            return f"undocumented state {self.state!r} for {self.detail_type!r}"
+        return None
 
     @property
     def trigger(self) -> str:
@@ -67,58 +105,84 @@ class MgnEvent:
         return f"event:{self.detail_type}" + (f":{self.state}" if self.state else "")
 
 
-def parse_mgn_event(event: Any) -> MgnEvent:
-    """Read an EventBridge event delivered by one of the pipeline's MGN rules."""
+@dataclass(frozen=True, slots=True)
+class EventOrigin:
+    """The account and Region the function runs in: the only ones whose events it acts on.
+    EventBridge delivers only the account's own AWS events to the stack's rules, so an event from
+    elsewhere was replayed or put by hand, and its server ids may name servers of this account."""
+
+    account: str
+    region: str
+
+
+def parse_mgn_event(event: Any, origin: EventOrigin | None = None) -> MgnEvent:
+    """Read an EventBridge event delivered by one of the pipeline's MGN rules (from ``origin``)."""
     if not isinstance(event, Mapping):
         raise InvalidEventError(f"expected an EventBridge event object, got {type(event).__name__}")
     event_id = _required_str(event, "id")
     detail_type = _required_str(event, "detail-type")
     source = _required_str(event, "source")
     if source != MGN_SOURCE:
-        raise InvalidEventError(f"event {event_id}: source is {source!r}, expected {MGN_SOURCE!r}")
+        raise InvalidEventError(
+            f"event {_label(event_id)}: source is {_shown(source)}, expected {MGN_SOURCE!r}"
+        )
+    if origin is not None:
+        _check_origin(event_id, "event", event.get("account"), event.get("region"), origin)
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
-        raise InvalidEventError(f"event {event_id}: 'detail' must be an object")
+        raise InvalidEventError(f"event {_label(event_id)}: 'detail' must be an object")
     time = str(event.get("time", ""))
     if detail_type == CLOUDTRAIL_DETAIL_TYPE:
+        if origin is not None:
+            account, region = (
+                detail.get("recipientAccountId", origin.account),
+                detail.get("awsRegion", origin.region),
+            )
+            _check_origin(event_id, "CloudTrail call", account, region, origin)
         return _parse_api_call(event_id, time, detail)
     resources = event.get("resources")
     if not isinstance(resources, list):
-        raise InvalidEventError(f"event {event_id}: 'resources' must be a list of source server ARNs")
-    server_ids = tuple(_server_id_from_arn(event_id, arn) for arn in resources)
+        raise InvalidEventError(f"event {_label(event_id)}: 'resources' must be a list of source server ARNs")
+    server_ids = tuple(_server_id_from_arn(event_id, arn, origin) for arn in resources)
     job_id = detail.get("job-id")
     if job_id is not None and not (isinstance(job_id, str) and _JOB_ID.match(job_id)):
-        raise InvalidEventError(f"event {event_id}: job-id {job_id!r} is not an MGN job id")
+        raise InvalidEventError(f"event {_label(event_id)}: job-id {_shown(job_id)} is not an MGN job id")
     state = detail.get("state")
+    if state is not None and not isinstance(state, str):
+        raise InvalidEventError(
+            f"event {_label(event_id)}: state must be a string, got {type(state).__name__}"
+        )
     return MgnEvent(
         event_id=event_id,
         detail_type=detail_type,
         time=time,
         server_ids=server_ids,
-        state=str(state) if state is not None else None,
+        state=state,
         job_id=job_id,
     )
 
 
 def _parse_api_call(event_id: str, time: str, detail: Mapping[str, Any]) -> MgnEvent:
     if detail.get("eventSource") != MGN_EVENT_SOURCE:
-        raise InvalidEventError(f"event {event_id}: CloudTrail eventSource is not {MGN_EVENT_SOURCE}")
+        raise InvalidEventError(f"event {_label(event_id)}: CloudTrail eventSource is not {MGN_EVENT_SOURCE}")
     api_call = detail.get("eventName")
     if not isinstance(api_call, str) or not api_call:
-        raise InvalidEventError(f"event {event_id}: CloudTrail event has no eventName")
+        raise InvalidEventError(f"event {_label(event_id)}: CloudTrail event has no eventName")
     params = detail.get("requestParameters") or {}
     if not isinstance(params, Mapping):
-        raise InvalidEventError(f"event {event_id}: requestParameters must be an object")
+        raise InvalidEventError(f"event {_label(event_id)}: requestParameters must be an object")
     named: list[Any] = []  # unchecked until the loop below
     if "sourceServerID" in params:
         named.append(params["sourceServerID"])
     ids = params.get("sourceServerIDs", [])
     if not isinstance(ids, list):
-        raise InvalidEventError(f"event {event_id}: requestParameters.sourceServerIDs must be a list")
+        raise InvalidEventError(f"event {_label(event_id)}: requestParameters.sourceServerIDs must be a list")
     named.extend(ids)
     for server_id in named:
         if not (isinstance(server_id, str) and _SERVER_ID.match(server_id)):
-            raise InvalidEventError(f"event {event_id}: {server_id!r} is not an MGN source server id")
+            raise InvalidEventError(
+                f"event {_label(event_id)}: {_shown(server_id)} is not an MGN source server id"
+            )
     identity = detail.get("userIdentity") or {}
     actor = identity.get("arn") if isinstance(identity, Mapping) else None
     return MgnEvent(
@@ -139,8 +203,32 @@ def _required_str(event: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _server_id_from_arn(event_id: str, arn: Any) -> str:
+def _server_id_from_arn(event_id: str, arn: Any, origin: EventOrigin | None) -> str:
     match = _SERVER_ARN.match(arn) if isinstance(arn, str) else None
     if not match:
-        raise InvalidEventError(f"event {event_id}: resource {arn!r} is not an MGN source-server ARN")
-    return match.group(1)
+        raise InvalidEventError(
+            f"event {_label(event_id)}: resource {_shown(arn)} is not an MGN source-server ARN"
+        )
+    if origin is not None:
+        _check_origin(event_id, "resource", match["account"], match["region"], origin)
+    return match["id"]
+
+
+def _check_origin(event_id: str, what: str, account: Any, region: Any, origin: EventOrigin) -> None:
+    if account != origin.account or region != origin.region:
+        raise InvalidEventError(
+            f"event {_label(event_id)}: {what} is from account {_shown(account)} in {_shown(region)}; this "
+            f"pipeline acts only on account {origin.account} in {origin.region}. Replay events only "
+            "into the stack of the account and Region they came from."
+        )
+
+
+def _label(event_id: str) -> str:
+    """The event id as logged: as is when short and printable (MGN's are UUIDs), else quoted."""
+    return event_id if len(event_id) <= 80 and event_id.isprintable() else _shown(event_id)
+
+
+def _shown(value: Any) -> str:
+    """A value from an event, for a log line: quoted, at most 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

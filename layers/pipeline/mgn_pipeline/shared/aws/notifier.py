@@ -4,11 +4,14 @@
 Only what needs a person is sent (an approval, a repair someone should know about, a failure the
 pipeline cannot fix, a cutover done or rolled back); progress the pipeline makes by itself is in
 the audit trail and ``mgn-migrate status``, not in anyone's inbox. Each message carries the SNS
-message attribute ``kind`` so subscriptions can filter.
+message attribute ``kind`` so subscriptions can filter. Every field stays on its line: a hostname
+or a tag with a line break or another control character (anyone who can tag a server can write one)
+is shown escaped, so it cannot forge a line of the message.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +23,8 @@ _NO_WAVE = {"", "unassigned", "account-wide"}
 def subject_line(text: str, wave: str | None = None) -> str:
     """``<what happened to which server> [<wave>]``: the wave when the server has one; the wave is
     kept when the text is cut to SNS's 100 characters."""
-    suffix = f" [{wave}]" if wave and wave not in _NO_WAVE else ""
+    text = one_line(text)
+    suffix = f" [{one_line(wave)}]" if wave and wave not in _NO_WAVE else ""
     room = SUBJECT_LIMIT - len(suffix)
     cut = text if len(text) <= room else text[: room - 3].rstrip() + "..."
     return (cut + suffix)[:SUBJECT_LIMIT]
@@ -37,15 +41,32 @@ def message_body(
     """The body every message has: which server (and wave), what happened, why, what to do next."""
     lines: list[str] = []
     if about:
-        lines += [about, ""]
-    lines += ["What happened:", *(f"  {line}" for line in happened)]
+        lines += [one_line(about), ""]
+    lines += ["What happened:", *(f"  {one_line(line)}" for line in happened)]
     if why:
-        lines += ["", "Why:", *(f"  {line}" for line in why)]
+        lines += ["", "Why:", *(f"  {one_line(line)}" for line in why)]
     if what_to_do:
-        lines += ["", "What to do:", *(f"  {line}" for line in what_to_do)]
+        lines += ["", "What to do:", *(f"  {one_line(line)}" for line in what_to_do)]
     if footer:
-        lines += ["", *footer]
+        lines += ["", *map(one_line, footer)]
     return "\n".join(lines)
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control or separator characters escaped (``\\n``,
+    ``\\u2028``): what a person reads is one line per field."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escaped(ch) for ch in text)
+
+
+def _escaped(ch: str) -> str:
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    if ch in named:
+        return named[ch]
+    if ch == " " or unicodedata.category(ch) == "Zs":
+        return ch  # a space is printable enough
+    return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
 
 
 def server_line(server_id: str, hostname: str | None, wave: str | None) -> str:
