@@ -87,6 +87,8 @@ class LocalEventBus:
         self._reorder_window_s = 0.0
         self._fail_delivery = 0
         self._fail_delivery_rule: str | None = None
+        self._copies = 1  # chaos: every matched event delivered this many times
+        self._mgn_drop_rate = 0.0  # chaos: the share of aws.mgn events lost
         self._schedule_generation = 0  # bumped by start/stop so stale timers stop re-arming
         self._schedules_on = False
 
@@ -135,12 +137,25 @@ class LocalEventBus:
         """From now on add a seeded random delay in [0, window) to each delivery (0 turns it off)."""
         self._reorder_window_s = window_seconds
 
+    def chaos(self, *, copies: int, mgn_drop_rate: float, reorder_window_s: float, seed: int) -> None:
+        """From now on, at random (``seed``): every matched event is delivered ``copies`` times,
+        ``mgn_drop_rate`` of MGN's events and CloudTrail calls are lost, deliveries are reordered
+        within ``reorder_window_s``."""
+        self._copies, self._mgn_drop_rate, self._reorder_window_s = copies, mgn_drop_rate, reorder_window_s
+        self._rng = random.Random(seed)
+
     def fail_delivery_next(self, n: int = 1, rule: str | None = None) -> None:
         """The next ``n`` delivery attempts to a target (of ``rule``, or any) fail (throttled or unreachable)."""
         self._fail_delivery += n
         self._fail_delivery_rule = rule
 
     def _take_drop(self, event: Event) -> bool:
+        if (
+            self._mgn_drop_rate
+            and event.get("source") == "aws.mgn"
+            and self._rng.random() < self._mgn_drop_rate
+        ):
+            return True
         for i, (remaining, detail_type) in enumerate(self._drop):
             if detail_type is None or detail_type == event.get("detail-type"):
                 if remaining <= 1:
@@ -188,7 +203,9 @@ class LocalEventBus:
             for rule in rules:
                 self.stats[rule.name]["dropped"] += 1
             return [rule.name for rule in rules]
-        copies = 1
+        copies = self._copies
+        if copies > 1:
+            self.faults["duplicated"] += 1
         if self._duplicate:
             self._duplicate -= 1
             copies = 2

@@ -30,7 +30,7 @@ import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import ModuleType
@@ -40,6 +40,7 @@ import boto3
 
 from localcloud.calls import calls_made_by
 from localcloud.clock import SimClock
+from localcloud.crashes import ContainerDied, FunctionCrashed, InvocationCrashes
 from localcloud.pacing import invocation_time, pace_in_invocation_time, spent
 from localcloud.template import Template, resolve
 
@@ -175,6 +176,7 @@ class LocalFunctions:
         # One invocation at a time: os.environ is process-wide and Step Functions calls from a thread.
         self._lock = threading.RLock()
         self._last_spent = 0.0  # the invocation time the last invocation ended at (under the lock)
+        self.crashes: InvocationCrashes | None = None  # the chaos benchmark kills some invocations
         self._targets: dict[str, _Target] = {}
         self._overrides: dict[str, dict[str, str]] = {}
         for logical_id, spec in template.functions().items():
@@ -391,6 +393,7 @@ class LocalFunctions:
             calls_made_by(_caller(key, event)),
             invocation_time(start=waited),
             pace_in_invocation_time(self.clock.now),
+            self.crashes.invocation(key) if self.crashes is not None else nullcontext(),
         ):
             self.counts[key] += 1
             self.log.append(record)
@@ -398,6 +401,12 @@ class LocalFunctions:
             cpu, wall = time.thread_time(), time.perf_counter()
             try:
                 return fn(event, context)
+            except ContainerDied as died:
+                failed = True
+                record.outcome = "error:Lambda.Unknown"
+                raise FunctionCrashed(
+                    f"RequestId: {context.aws_request_id} Error: Runtime exited ({died})"
+                ) from None
             except Exception as exc:
                 failed = True
                 record.outcome = f"error:{type(exc).__name__}"
@@ -496,7 +505,7 @@ def error_payload(exc: BaseException) -> dict[str, Any]:
     """The payload Lambda's Python runtime returns for an unhandled exception."""
     return {
         "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
+        "errorType": getattr(exc, "error_type", type(exc).__name__),
         "requestId": "",
         "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
     }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, TextIO
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 
@@ -15,6 +16,9 @@ from localcloud.bench.speedups import faster_emulation, fewer_collections
 from localcloud.cloud import LocalCloud
 from localcloud.gate import APPROVER_SESSION
 from localcloud.mgn import Timings
+
+if TYPE_CHECKING:
+    from localcloud.bench.chaos import Chaos
 
 TIMINGS = Timings(initiating_seconds=120, initial_sync_seconds=1800)
 
@@ -91,15 +95,20 @@ def run_wave(
     max_simulated_hours: float | None = None,
     progress: TextIO | None = None,
     default_replication_quota: bool = False,
+    chaos: Chaos | None = None,
 ) -> dict[str, Any]:
-    """Run one wave in a fresh local cloud; returns the measurements and the checks."""
-    limit_s = 3600 * (max_simulated_hours or 4 + servers / 100)
+    """Run one wave in a fresh local cloud; returns the measurements and the checks. With ``chaos``
+    every fault of ``localcloud.bench.chaos`` is on, and the wave ends when nothing moves any more."""
+    from localcloud.bench.chaos import ChaosApprover, apply_faults, chaos_figures
+
+    limit_s = 3600 * (max_simulated_hours or 4 + servers / 100) * (3 if chaos else 1)
     started = time.perf_counter()
     with (
         fewer_collections(),
         faster_emulation(),
         LocalCloud.start(timings=TIMINGS) as cloud,
         RetryWaits(cloud.clock).installed() as retry_waits,
+        ExitStack() as faults,
     ):
         wave_launch_subnet(cloud)
         setup_s = time.perf_counter() - started
@@ -111,16 +120,33 @@ def run_wave(
         executions = Executions(cloud, retry_waits)
         cloud.deployed()
         cloud.clock.advance(60)
+        crashes = faults.enter_context(apply_faults(cloud, chaos).installed()) if chaos else None
         wave_started, sim_started = time.perf_counter(), cloud.clock.now()
         ids = [cloud.mgn.register_agent(f"app-{n:04d}", tags={"wave": "bench"}) for n in range(servers)]
-        approver = Approver(cloud)
+        approver = ChaosApprover(cloud, chaos) if chaos else Approver(cloud)
         next_report = 1800.0
+        moving: tuple[int, ...] = ()
+        still_since = 0.0
         while True:
             _one_minute(cloud, executions, approver)
             simulated = (cloud.clock.now() - sim_started).total_seconds()
             finalized = sum(1 for sid in ids if is_finalized(cloud, sid))
             if finalized == servers and not executions.running():
                 break
+            if chaos is not None:
+                # Under faults some servers may end needing a person: the wave ends when nothing moved
+                # for three simulated hours (reconciles run all along), and the figures say where each is.
+                now_moving = (
+                    finalized,
+                    len(approver.approved),
+                    len(executions.all()),
+                    len(executions.running()),
+                )
+                if now_moving != moving:
+                    moving, still_since = now_moving, simulated
+                elif simulated - still_since > 3 * 3600 or simulated > limit_s:
+                    break
+                continue
             if progress is not None and simulated >= next_report:
                 next_report += 1800
                 print(
@@ -138,9 +164,18 @@ def run_wave(
                     f"{len(approver.approved)} approved; {diagnose(cloud, ids, executions)}"
                 )
         wave_s = time.perf_counter() - wave_started
-        return measure(
+        result = measure(
             cloud, ids, quotas, executions, len(approver.approved), quota_note, setup_s, wave_s, simulated
         )
+        if chaos is not None and crashes is not None and isinstance(approver, ChaosApprover):
+            figures = chaos_figures(cloud, ids, approver, crashes, chaos)
+            result["chaos"] = figures
+            result["ok"] = not (
+                figures["lost"]
+                or figures["cut_over_twice"]
+                or figures["start_cutover_without_allowed_approval"]
+            )
+        return result
 
 
 def diagnose(cloud: LocalCloud, ids: list[str], executions: Executions, limit: int = 3) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -43,6 +44,7 @@ from localcloud.mgn.quotas import Quotas
 from localcloud.mgn.rate import RequestRate
 from localcloud.mgn.server_state import ServerRecord
 from localcloud.mgn.wire import RawBody, Routes, mgn_model, parse_request, request_region
+from localcloud.pacing import spent
 
 HOOK_EVENT = "before-send.mgn"
 _HOOK_ID = "localcloud-mgn-emulator"
@@ -107,6 +109,8 @@ class MgnEmulator:
         self._routes = Routes(self._model)
         self._op_names = {xform_name(n): n for n in self._model.operation_names}
         self._throttles: dict[str, list[int]] = {}
+        self._random_throttle: random.Random | None = None
+        self._throttle_rate = 0.0
         self.rate = rate or RequestRate()
         self._injected: dict[str, list[MgnError]] = {}
         self._principals = [f"arn:aws:iam::{account_id}:role/{DEFAULT_ROLE_NAME}"]
@@ -227,6 +231,12 @@ class MgnEmulator:
             raise EmulatorBug(f"emulator response for {operation} breaks the model")
         return result
 
+    def throttle_randomly(self, share: float, seed: int) -> None:
+        """From now on throttle ``share`` of the pipeline's calls at random (seeded), each with a
+        retryAfterSeconds of 1 to 5, as MGN does under load. Calls outside a function are spared."""
+        self._random_throttle = random.Random(seed) if share else None
+        self._throttle_rate = share
+
     def throttle_next(self, operation_name: str, count: int = 1, retry_after: int = 5) -> None:
         """Answer the next ``count`` calls of the operation with ThrottlingException (HTTP 429)."""
         self._throttles.setdefault(self._op_name(operation_name), []).extend([retry_after] * count)
@@ -338,6 +348,12 @@ class MgnEmulator:
     ) -> dict[str, Any]:
         name = op.name
         self.rate.admit(name, self.clock.now())
+        if (
+            self._random_throttle
+            and spent() is not None
+            and self._random_throttle.random() < self._throttle_rate
+        ):
+            raise ThrottlingError(f"Rate exceeded for {name}", self._random_throttle.randint(1, 5))
         throttles = self._throttles.get(name)
         if throttles:
             raise ThrottlingError(f"Rate exceeded for {name}", throttles.pop(0))
