@@ -42,6 +42,7 @@ from localcloud.calls import calls_made_by
 from localcloud.clock import SimClock
 from localcloud.crashes import ContainerDied, FunctionCrashed, InvocationCrashes
 from localcloud.pacing import invocation_time, pace_in_invocation_time, spent
+from localcloud.races import InvocationRaces, NoContainerFree
 from localcloud.template import Template, resolve
 
 Handler = Callable[[Any, Any], Any]
@@ -127,6 +128,7 @@ class _Container:
 
     handler: Handler
     free_at: float = 0.0  # simulated epoch seconds
+    busy: bool = False  # an invocation runs in it now (a raced invocation's twin needs another)
 
 
 @dataclass
@@ -177,6 +179,7 @@ class LocalFunctions:
         self._lock = threading.RLock()
         self._last_spent = 0.0  # the invocation time the last invocation ended at (under the lock)
         self.crashes: InvocationCrashes | None = None  # the chaos benchmark kills some invocations
+        self.races: InvocationRaces | None = None  # ... and runs some twice at once
         self._targets: dict[str, _Target] = {}
         self._overrides: dict[str, dict[str, str]] = {}
         for logical_id, spec in template.functions().items():
@@ -321,13 +324,16 @@ class LocalFunctions:
         """The handler to run, its container, and how long the invocation waits for it (seconds)."""
         if target.handler is not None:
             return target.handler, None, 0.0
-        for container in target.containers:
+        idle = [container for container in target.containers if not container.busy]
+        for container in idle:
             if container.free_at <= now_s:
                 return container.handler, container, 0.0
         if len(target.containers) < (target.reserved_concurrency or ACCOUNT_CONCURRENCY):
             container = self._start_container(target)
             return container.handler, container, 0.0
-        container = min(target.containers, key=lambda c: c.free_at)
+        if not idle:
+            raise NoContainerFree(f"{target.key}: all {len(target.containers)} containers are busy")
+        container = min(idle, key=lambda c: c.free_at)
         return container.handler, container, container.free_at - now_s
 
     @contextmanager
@@ -371,10 +377,13 @@ class LocalFunctions:
         with self._lock:
             now_s = self.clock.now().timestamp()
             fn, container, waited = self._container_for(target, now_s)
+            if container is not None:
+                container.busy = True
             try:
                 return self._run(key, target, fn, event, context, record, waited)
             finally:
                 if container is not None:
+                    container.busy = False
                     container.free_at = now_s + (self._last_spent or waited)
 
     def _run(
@@ -394,6 +403,7 @@ class LocalFunctions:
             invocation_time(start=waited),
             pace_in_invocation_time(self.clock.now),
             self.crashes.invocation(key) if self.crashes is not None else nullcontext(),
+            self._race(key, event, record.trigger),
         ):
             self.counts[key] += 1
             self.log.append(record)
@@ -421,6 +431,11 @@ class LocalFunctions:
                     self._last_spent - waited,
                     waited,
                 )
+
+    def _race(self, key: str, event: Any, trigger: str) -> Any:
+        if self.races is None or trigger == "race":
+            return nullcontext()
+        return self.races.invocation(key, event, lambda twin: self.invoke(key, twin, trigger="race"))
 
     def timeout_of(self, key: str) -> int:
         return self._targets[self.resolve_name(key)].timeout_s

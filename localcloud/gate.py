@@ -180,7 +180,7 @@ class CutoverCloud:
         self.settle()
         self.cloud.stack.functions.invoke_async(
             function,
-            {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}},
+            self.cloud.bus.complete({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
             trigger="schedule",
         )
         self.run_events()

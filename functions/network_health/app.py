@@ -8,6 +8,7 @@ from mgn_pipeline.composition.health import build_health
 from mgn_pipeline.health.clients import HealthClients
 from mgn_pipeline.health.probes import ProbeTools
 from mgn_pipeline.health.service import run_network_health
+from mgn_pipeline.shared.events import EventOrigin
 from mgn_pipeline.shared.observability import logger, metrics, trace_handler
 
 clients = HealthClients()  # created on first use: a schedule every few minutes, not a hot path
@@ -30,4 +31,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         deps,
         deadline_seconds=settings.deadline_seconds,
         report_ttl_days=settings.report_ttl_days,
+        origin=EventOrigin(settings.account_id, settings.region),
     )

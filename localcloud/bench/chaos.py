@@ -3,7 +3,8 @@
 Every event is delivered three times, a fifth of MGN's events and CloudTrail calls are lost, the
 rest arrive reordered within ten minutes; 30 % of the pipeline's MGN calls are throttled (with
 retryAfterSeconds, as MGN answers under load); 5 % of function invocations die after their first
-AWS write (``localcloud.crashes``); one launch batcher run dies right after its StartTest; some
+AWS write (``localcloud.crashes``); a tenth of the event batches and gate tasks race a twin about the
+same server between their read and their conditional write (``localcloud.races``); one launch batcher run dies right after its StartTest; some
 approvals come an hour late, some twice, some first from a principal who may not approve.
 
 What it proves is counted, not assumed: servers finalized; servers that ended in a state that
@@ -15,8 +16,11 @@ what it held; simulated time against the same wave without faults.
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +33,7 @@ from localcloud.bench.wave import Approver
 from localcloud.cloud import LocalCloud
 from localcloud.crashes import InvocationCrashes
 from localcloud.gate import APPROVER_SESSION, OUTSIDER
+from localcloud.races import InvocationRaces
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Chaos:
     reorder_window_s: float = 600.0
     mgn_throttled: float = 0.3
     invocations_dying: float = 0.05
+    invocations_racing: float = 0.1  # of the event batches and gate tasks
     late_approvals: float = 0.1  # approved an hour after the request
     double_approvals: float = 0.1  # the approver clicks twice
     outsider_first: float = 0.1  # someone who may not approve tries first
@@ -117,8 +123,21 @@ class ChaosApprover(Approver):
             self.refused_signals += 1
 
 
-def apply_faults(cloud: LocalCloud, chaos: Chaos) -> InvocationCrashes:
-    """Turn every fault on; returns the crash injector (installed by the caller)."""
+@dataclass
+class Injected:
+    """The faults that hook into botocore: installed for the wave, counted for the figures."""
+
+    crashes: InvocationCrashes
+    races: InvocationRaces
+
+    @contextmanager
+    def installed(self) -> Iterator[Injected]:
+        with self.crashes.installed(), self.races.installed():
+            yield self
+
+
+def apply_faults(cloud: LocalCloud, chaos: Chaos) -> Injected:
+    """Turn every fault on; returns the injectors that hook botocore (installed by the caller)."""
     cloud.bus.chaos(
         copies=chaos.event_copies,
         mgn_drop_rate=chaos.mgn_event_drop,
@@ -128,19 +147,22 @@ def apply_faults(cloud: LocalCloud, chaos: Chaos) -> InvocationCrashes:
     cloud.mgn.throttle_randomly(chaos.mgn_throttled, seed=chaos.seed + 2)
     crashes = InvocationCrashes(chaos.invocations_dying, seed=chaos.seed + 3)
     cloud.stack.functions.crashes = crashes
+    races = InvocationRaces(chaos.invocations_racing, seed=chaos.seed + 4)
+    cloud.stack.functions.races = races
     if chaos.batcher_dies_after_start_test:
         BatcherDeath(crashes).install(cloud)
-    return crashes
+    return Injected(crashes, races)
 
 
 def chaos_figures(
     cloud: LocalCloud,
     ids: list[str],
     approver: ChaosApprover,
-    crashes: InvocationCrashes,
+    injected: Injected,
     chaos: Chaos,
 ) -> dict[str, Any]:
     """What survived, counted from MGN's own record (CloudTrail), the gate table and the inbox."""
+    crashes, races = injected.crashes, injected.races
     gates = _gate_records(cloud)
     notified = _servers_named_in_notifications(cloud, ids)
     finalized = {sid for sid in ids if is_finalized(cloud, sid)}
@@ -174,6 +196,9 @@ def chaos_figures(
             "mgn_throttled": len(cloud.mgn.throttled_calls),
             "invocations_died": dict(crashes.died),
             "died_after": dict(crashes.after_write.most_common(8)),
+            "invocations_raced": dict(races.raced),
+            "raced_after_read": dict(races.after_read.most_common(8)),
+            "race_twins_ended": dict(races.twin_outcomes),
             "approver_signals_refused": approver.refused_signals,
             "approver_second_clicks": approver.second_clicks,
         },
@@ -240,8 +265,6 @@ def _dead_letters(cloud: LocalCloud) -> dict[str, list[str]]:
 
 
 def _what_it_held(body: str) -> str:
-    import json
-
     try:
         data = json.loads(body)
     except ValueError:

@@ -118,9 +118,10 @@ def run_wave(
         quotas = QuotaWatch(cloud, replicating_quota)
         quotas.install()
         executions = Executions(cloud, retry_waits)
+        # Before the first invocation: a container's clients carry the hooks present when it started.
+        injected = faults.enter_context(apply_faults(cloud, chaos).installed()) if chaos else None
         cloud.deployed()
         cloud.clock.advance(60)
-        crashes = faults.enter_context(apply_faults(cloud, chaos).installed()) if chaos else None
         wave_started, sim_started = time.perf_counter(), cloud.clock.now()
         ids = [cloud.mgn.register_agent(f"app-{n:04d}", tags={"wave": "bench"}) for n in range(servers)]
         approver = ChaosApprover(cloud, chaos) if chaos else Approver(cloud)
@@ -167,8 +168,8 @@ def run_wave(
         result = measure(
             cloud, ids, quotas, executions, len(approver.approved), quota_note, setup_s, wave_s, simulated
         )
-        if chaos is not None and crashes is not None and isinstance(approver, ChaosApprover):
-            figures = chaos_figures(cloud, ids, approver, crashes, chaos)
+        if chaos is not None and injected is not None and isinstance(approver, ChaosApprover):
+            figures = chaos_figures(cloud, ids, approver, injected, chaos)
             result["chaos"] = figures
             result["ok"] = not (
                 figures["lost"]

@@ -26,6 +26,9 @@ def test_a_small_wave_survives_every_fault_at_once() -> None:
     assert applied["invocations_died"].get("LaunchBatcherFunction", 0) >= 1
     assert applied["died_after"].get("mgn.StartTest", 0) >= 1  # the batcher that died after StartTest
     assert applied["approver_signals_refused"] >= 1  # the principal who may not approve
+    # Two invocations about one server at once, the second whole inside the first's read and write.
+    assert applied["invocations_raced"].get("MgnEventFunction", 0) >= 1
+    assert applied["invocations_raced"].get("CutoverTasksFunction", 0) >= 1
     # What survived them.
     assert figures["lost"] == []
     assert figures["cut_over_twice"] == []

@@ -29,6 +29,7 @@ from mgn_pipeline.health.service import (
 )
 from mgn_pipeline.health.settings import load_health_settings
 from mgn_pipeline.shared.errors import SettingsError
+from mgn_pipeline.shared.events import EventOrigin
 from tests.unit.test_health_checks import EXPECT, healthy
 
 NOW = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
@@ -53,7 +54,7 @@ def by_id(found: list[CheckResult]) -> dict[str, CheckResult]:
         ({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}, "schedule", None),
         ({}, "on-demand", None),
         ({"requestedBy": "alice"}, "on-demand", None),
-        ({"gate": "before-test", "serverIds": ["s-1"]}, "before-test", "before-test"),
+        ({"gate": "before-test", "serverIds": ["s-1234567890abcdef0"]}, "before-test", "before-test"),
         ({"gate": "before-cutover"}, "before-cutover", "before-cutover"),
     ],
 )
@@ -71,11 +72,41 @@ def test_requests_understood(event: dict[str, Any], trigger: str, gate: str | No
         {"gate": "before-test", "extra": 1},
         {"key1": "value1"},
         {"requestedBy": 3},
+        {"requestedBy": "alice\nbob"},
+        {"requestedBy": "x" * 257},
+        {"gate": "before-test", "serverIds": ["s-1"]},
+        {"gate": "before-test", "serverIds": "s-1234567890abcdef0"},
+        {"gate": "before-cutover", "executionArn": "arn:aws:iam::111122223333:role/x"},
+        {"gate": "before-cutover", "waveId": "=cmd|' /C calc'!A0"},
     ],
 )
 def test_malformed_requests_raise(event: Any) -> None:
     with pytest.raises(InvalidHealthRequest):
         parse_request(event)
+
+
+HERE = EventOrigin("111122223333", "eu-west-1")
+SCHEDULE = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+
+
+@pytest.mark.parametrize(
+    ("where", "accepted"),
+    [
+        ({"account": "111122223333", "region": "eu-west-1"}, True),
+        ({"account": "444455556666", "region": "eu-west-1"}, False),
+        ({"account": "111122223333", "region": "us-east-1"}, False),
+        ({}, False),
+    ],
+)
+def test_a_schedule_runs_the_check_only_from_this_account_and_region(
+    where: dict[str, str], accepted: bool
+) -> None:
+    event = {**SCHEDULE, **where}
+    if accepted:
+        assert parse_request(event, HERE).trigger == "schedule"
+    else:
+        with pytest.raises(InvalidHealthRequest, match="acts only on account 111122223333 in eu-west-1"):
+            parse_request(event, HERE)
 
 
 # ---------------------------------------------------------------------- runner
@@ -288,6 +319,7 @@ def test_gate_fails_closed_when_the_vpc_cannot_be_read() -> None:
 # ---------------------------------------------------------------------- settings
 SETTINGS = {
     "AWS_REGION": "eu-west-1",
+    "PIPELINE_ACCOUNT_ID": "111122223333",
     "HEALTH_REPORTS_TABLE_NAME": "health-reports",
     "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:mgn",
     "HEALTH_VPC_ID": "vpc-0a1b2c3d4e5f60718",

@@ -12,7 +12,7 @@ from mgn_pipeline.cutover.settings import CutoverFields
 from mgn_pipeline.launches.config import TestLaunchConfig
 from mgn_pipeline.launches.settings import TestLaunchFields
 from mgn_pipeline.replication.settings import LaunchPolicyFields, ReplicationFields, ScopeFields
-from mgn_pipeline.shared.settings import RecordFields, TableName, load_settings
+from mgn_pipeline.shared.settings import OriginFields, RecordFields, TableName, load_settings
 
 
 class LaunchingSettings(RecordFields, LaunchPolicyFields, TestLaunchFields, CutoverFields):
@@ -33,11 +33,8 @@ class ReconcilerSettings(PipelineSettings):
     page_size: int = Field(alias="RECONCILER_PAGE_SIZE", default=200, ge=1, le=200)
 
 
-class MgnEventSettings(PipelineSettings):
+class MgnEventSettings(PipelineSettings, OriginFields):
     idempotency_table: TableName = Field(alias="IDEMPOTENCY_TABLE_NAME")
-    # Events from elsewhere are refused (shared/events.py EventOrigin); Lambda sets AWS_REGION.
-    account_id: str = Field(alias="PIPELINE_ACCOUNT_ID", pattern=r"^\d{12}$")
-    region: str = Field(alias="AWS_REGION", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     # Long enough to absorb EventBridge retries (24 h) and the reconciler's catch-up.
     idempotency_ttl_seconds: int = Field(alias="IDEMPOTENCY_TTL_SECONDS", default=172_800, ge=300)
 
@@ -49,10 +46,15 @@ class LaunchBatcherSettings(LaunchingSettings):
 
 
 class CutoverSettings(LaunchingSettings):
-    """The gate's tasks and the approval bridge: the cutover fields and where to record."""
+    """The gate's tasks: the cutover fields and where to record."""
+
+
+class ApprovalBridgeSettings(CutoverSettings, OriginFields):
+    """The bridge also refuses approval events from another account or Region."""
 
 
 __all__ = [
+    "ApprovalBridgeSettings",
     "CutoverSettings",
     "LaunchBatcherSettings",
     "MgnEventSettings",

@@ -114,7 +114,7 @@ class GateApproval:
             set_fields={"automationExecutionId": automation_id, "executionArn": execution_arn},
         )
         if moved is None:
-            raise GateStateError(f"{server_id}: gate moved while asking for approval")
+            return self._asked_meanwhile(server_id, attempt, automation_id)
         self._notices.record(
             server_id,
             "cutover-approval-requested",
@@ -127,15 +127,29 @@ class GateApproval:
         )
         return {"automationExecutionId": automation_id}
 
-    def on_approval_event(self, event: Mapping[str, Any]) -> str:
-        """The bridge: an aws:approve step finished. The event has no decision: read it from SSM."""
-        detail = event.get("detail") or {}
-        execution_id = str(detail.get("ExecutionId") or "")
-        if not execution_id:
-            return "event names no automation execution"
-        if str(detail.get("Status")) in {"Pending", "InProgress", "Waiting"}:
+    def _asked_meanwhile(self, server_id: str, attempt: int, automation_id: str) -> dict[str, Any]:
+        """The gate moved between our read and our write. If another run of this task (Step Functions
+        retried it while this one still ran) asked meanwhile, it started this same execution (same
+        client token): the request stands and is not written twice. Anything else is a real move."""
+        current = self._store.get(server_id)
+        if (
+            current is not None
+            and current.attempt == attempt
+            and current.automation_execution_id == automation_id
+        ):
+            logger.info(
+                "approval already asked by a concurrent run of this task",
+                extra={"server_id": server_id, "automation_execution_id": automation_id},
+            )
+            return {"automationExecutionId": automation_id}
+        raise GateStateError(f"{server_id}: gate moved while asking for approval")
+
+    def on_approval_event(self, execution_id: str, status: str) -> str:
+        """The bridge: an aws:approve step changed status (``approval_events``: checked). The event has
+        no decision: read it from SSM."""
+        if status in {"Pending", "InProgress", "Waiting"}:
             return "approval step still waiting"
-        return self.bridge_automation(execution_id, trigger=f"ssm:{detail.get('Status')}")
+        return self.bridge_automation(execution_id, trigger=f"ssm:{status}")
 
     def bridge_automation(self, execution_id: str, *, trigger: str) -> str:
         seen_pending = self._pending_automations.get(execution_id)

@@ -14,6 +14,7 @@ report and never raise on a failing check: the metrics, the alarm and the notifi
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -37,6 +38,8 @@ from mgn_pipeline.health.runner import ApiCall, run_checks
 from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
 from mgn_pipeline.shared.aws.notifier import Notifier
 from mgn_pipeline.shared.clock import utc_now
+from mgn_pipeline.shared.errors import InvalidEventError
+from mgn_pipeline.shared.events import EventOrigin, check_origin, shown
 from mgn_pipeline.shared.observability import logger, metrics
 
 GATES = frozenset({"before-test", "before-cutover"})
@@ -53,26 +56,68 @@ class HealthRequest:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_request(event: object) -> HealthRequest:
+def parse_request(event: object, origin: EventOrigin | None = None) -> HealthRequest:
+    """``origin``: the account and Region whose schedule may run the check (None: not checked)."""
     if not isinstance(event, Mapping):
         raise InvalidHealthRequest(f"expected a JSON object, got {type(event).__name__}")
     if "gate" in event:
         gate = event["gate"]
         if gate not in GATES:
-            raise InvalidHealthRequest(f"gate must be one of {sorted(GATES)}, not {gate!r}")
+            raise InvalidHealthRequest(f"gate must be one of {sorted(GATES)}, not {shown(gate)}")
         unknown = set(event) - GATE_CONTEXT_KEYS - {"gate"}
         if unknown:
             raise InvalidHealthRequest(
-                f"unknown keys in a gate request: {sorted(unknown)}; allowed: {sorted(GATE_CONTEXT_KEYS)}"
+                f"unknown keys in a gate request: {shown(sorted(map(str, unknown)))}; "
+                f"allowed: {sorted(GATE_CONTEXT_KEYS)}"
             )
-        return HealthRequest(str(gate), str(gate), {k: event[k] for k in GATE_CONTEXT_KEYS if k in event})
+        context = {k: event[k] for k in GATE_CONTEXT_KEYS if k in event}
+        _check_context(context)
+        return HealthRequest(str(gate), str(gate), context)
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        if origin is not None:
+            try:
+                check_origin("schedule", "event", event.get("account"), event.get("region"), origin)
+            except InvalidEventError as exc:
+                raise InvalidHealthRequest(str(exc)) from None
         return HealthRequest("schedule")
-    if set(event) <= {"requestedBy"} and isinstance(event.get("requestedBy", ""), str):
+    if set(event) <= {"requestedBy"}:
+        _check_context(dict(event))
         return HealthRequest("on-demand", context=dict(event))
     raise InvalidHealthRequest(
-        f"not a schedule, on-demand ({{}} or {{'requestedBy': ...}}) or gate request: keys {sorted(event)}"
+        "not a schedule, on-demand ({} or {'requestedBy': ...}) or gate request: keys "
+        + shown(sorted(map(str, event)))
     )
+
+
+def _check_context(context: Mapping[str, Any]) -> None:
+    """What a request says about who asked and for which servers goes into the report, the audit
+    trail and the notification: each is held to its shape, or the request is refused."""
+    for key, value in context.items():
+        valid = _CONTEXT_SHAPES[key]
+        if key == "serverIds":
+            ok = isinstance(value, list) and len(value) <= 1000 and all(map(_is_server_id, value))
+        else:
+            ok = isinstance(value, str) and bool(valid.fullmatch(value))
+        if not ok:
+            raise InvalidHealthRequest(f"{key} {shown(value)} is not {_CONTEXT_MEANING[key]}")
+
+
+def _is_server_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_CONTEXT_SHAPES["serverIds"].fullmatch(value))
+
+
+_CONTEXT_SHAPES = {
+    "executionArn": re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[\w.:-]{1,160}"),
+    "serverIds": re.compile(r"s-[0-9a-f]{17}"),
+    "waveId": re.compile(r"[\w.:/=+@ -]{1,128}"),
+    "requestedBy": re.compile(r"[\w.:/=+@ -]{1,256}"),
+}
+_CONTEXT_MEANING = {
+    "executionArn": "a Step Functions execution ARN",
+    "serverIds": "a list of at most 1,000 MGN source server ids",
+    "waveId": "a wave name (1-128 letters, digits, spaces or ._:/=+@-)",
+    "requestedBy": "a name (1-256 letters, digits, spaces or ._:/=+@-)",
+}
 
 
 def standard_api_calls(mgn: Any, ec2: Any) -> dict[str, ApiCall]:
@@ -219,8 +264,9 @@ def run_network_health(
     deadline_seconds: float,
     report_ttl_days: int,
     now: datetime | None = None,
+    origin: EventOrigin | None = None,
 ) -> dict[str, Any]:
-    request = parse_request(event)
+    request = parse_request(event, origin)
     now = now or utc_now()
     report = build_report(request, expectations, deps, now=now, deadline_seconds=deadline_seconds)
     previous = deps.store.latest()

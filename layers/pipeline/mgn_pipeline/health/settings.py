@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from mgn_pipeline.health.model import NetworkExpectations
-from mgn_pipeline.shared.settings import CommaList, MgnPaceFields, load_settings
+from mgn_pipeline.shared.settings import CommaList, MgnPaceFields, OriginFields, load_settings
 
 
 def _cidrs(values: list[str]) -> list[str]:
@@ -24,8 +24,7 @@ def _cidrs(values: list[str]) -> list[str]:
 CidrList = Annotated[CommaList, AfterValidator(_cidrs)]
 
 
-class NetworkHealthSettings(MgnPaceFields):
-    region: str = Field(alias="AWS_REGION", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+class NetworkHealthSettings(MgnPaceFields, OriginFields):
     reports_table: str = Field(alias="HEALTH_REPORTS_TABLE_NAME", min_length=3, max_length=255)
     notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
     vpc_id: str = Field(alias="HEALTH_VPC_ID", pattern=r"^vpc-[0-9a-f]{8,17}$")

@@ -124,13 +124,13 @@ def parse_mgn_event(event: Any, origin: EventOrigin | None = None) -> MgnEvent:
     source = _required_str(event, "source")
     if source != MGN_SOURCE:
         raise InvalidEventError(
-            f"event {_label(event_id)}: source is {_shown(source)}, expected {MGN_SOURCE!r}"
+            f"event {label(event_id)}: source is {shown(source)}, expected {MGN_SOURCE!r}"
         )
     if origin is not None:
-        _check_origin(event_id, "event", event.get("account"), event.get("region"), origin)
+        check_origin(event_id, "event", event.get("account"), event.get("region"), origin)
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
-        raise InvalidEventError(f"event {_label(event_id)}: 'detail' must be an object")
+        raise InvalidEventError(f"event {label(event_id)}: 'detail' must be an object")
     time = str(event.get("time", ""))
     if detail_type == CLOUDTRAIL_DETAIL_TYPE:
         if origin is not None:
@@ -138,19 +138,19 @@ def parse_mgn_event(event: Any, origin: EventOrigin | None = None) -> MgnEvent:
                 detail.get("recipientAccountId", origin.account),
                 detail.get("awsRegion", origin.region),
             )
-            _check_origin(event_id, "CloudTrail call", account, region, origin)
+            check_origin(event_id, "CloudTrail call", account, region, origin)
         return _parse_api_call(event_id, time, detail)
     resources = event.get("resources")
     if not isinstance(resources, list):
-        raise InvalidEventError(f"event {_label(event_id)}: 'resources' must be a list of source server ARNs")
+        raise InvalidEventError(f"event {label(event_id)}: 'resources' must be a list of source server ARNs")
     server_ids = tuple(_server_id_from_arn(event_id, arn, origin) for arn in resources)
     job_id = detail.get("job-id")
     if job_id is not None and not (isinstance(job_id, str) and _JOB_ID.match(job_id)):
-        raise InvalidEventError(f"event {_label(event_id)}: job-id {_shown(job_id)} is not an MGN job id")
+        raise InvalidEventError(f"event {label(event_id)}: job-id {shown(job_id)} is not an MGN job id")
     state = detail.get("state")
     if state is not None and not isinstance(state, str):
         raise InvalidEventError(
-            f"event {_label(event_id)}: state must be a string, got {type(state).__name__}"
+            f"event {label(event_id)}: state must be a string, got {type(state).__name__}"
         )
     return MgnEvent(
         event_id=event_id,
@@ -164,24 +164,24 @@ def parse_mgn_event(event: Any, origin: EventOrigin | None = None) -> MgnEvent:
 
 def _parse_api_call(event_id: str, time: str, detail: Mapping[str, Any]) -> MgnEvent:
     if detail.get("eventSource") != MGN_EVENT_SOURCE:
-        raise InvalidEventError(f"event {_label(event_id)}: CloudTrail eventSource is not {MGN_EVENT_SOURCE}")
+        raise InvalidEventError(f"event {label(event_id)}: CloudTrail eventSource is not {MGN_EVENT_SOURCE}")
     api_call = detail.get("eventName")
     if not isinstance(api_call, str) or not api_call:
-        raise InvalidEventError(f"event {_label(event_id)}: CloudTrail event has no eventName")
+        raise InvalidEventError(f"event {label(event_id)}: CloudTrail event has no eventName")
     params = detail.get("requestParameters") or {}
     if not isinstance(params, Mapping):
-        raise InvalidEventError(f"event {_label(event_id)}: requestParameters must be an object")
+        raise InvalidEventError(f"event {label(event_id)}: requestParameters must be an object")
     named: list[Any] = []  # unchecked until the loop below
     if "sourceServerID" in params:
         named.append(params["sourceServerID"])
     ids = params.get("sourceServerIDs", [])
     if not isinstance(ids, list):
-        raise InvalidEventError(f"event {_label(event_id)}: requestParameters.sourceServerIDs must be a list")
+        raise InvalidEventError(f"event {label(event_id)}: requestParameters.sourceServerIDs must be a list")
     named.extend(ids)
     for server_id in named:
         if not (isinstance(server_id, str) and _SERVER_ID.match(server_id)):
             raise InvalidEventError(
-                f"event {_label(event_id)}: {_shown(server_id)} is not an MGN source server id"
+                f"event {label(event_id)}: {shown(server_id)} is not an MGN source server id"
             )
     identity = detail.get("userIdentity") or {}
     actor = identity.get("arn") if isinstance(identity, Mapping) else None
@@ -207,28 +207,28 @@ def _server_id_from_arn(event_id: str, arn: Any, origin: EventOrigin | None) -> 
     match = _SERVER_ARN.match(arn) if isinstance(arn, str) else None
     if not match:
         raise InvalidEventError(
-            f"event {_label(event_id)}: resource {_shown(arn)} is not an MGN source-server ARN"
+            f"event {label(event_id)}: resource {shown(arn)} is not an MGN source-server ARN"
         )
     if origin is not None:
-        _check_origin(event_id, "resource", match["account"], match["region"], origin)
+        check_origin(event_id, "resource", match["account"], match["region"], origin)
     return match["id"]
 
 
-def _check_origin(event_id: str, what: str, account: Any, region: Any, origin: EventOrigin) -> None:
+def check_origin(event_id: str, what: str, account: Any, region: Any, origin: EventOrigin) -> None:
     if account != origin.account or region != origin.region:
         raise InvalidEventError(
-            f"event {_label(event_id)}: {what} is from account {_shown(account)} in {_shown(region)}; this "
+            f"event {label(event_id)}: {what} is from account {shown(account)} in {shown(region)}; this "
             f"pipeline acts only on account {origin.account} in {origin.region}. Replay events only "
             "into the stack of the account and Region they came from."
         )
 
 
-def _label(event_id: str) -> str:
+def label(event_id: str) -> str:
     """The event id as logged: as is when short and printable (MGN's are UUIDs), else quoted."""
-    return event_id if len(event_id) <= 80 and event_id.isprintable() else _shown(event_id)
+    return event_id if len(event_id) <= 80 and event_id.isprintable() else shown(event_id)
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """A value from an event, for a log line: quoted, at most 80 characters."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

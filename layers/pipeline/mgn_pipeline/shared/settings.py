@@ -55,6 +55,14 @@ class MgnPaceFields(Settings):
     mgn_calls_per_second: float | None = Field(alias="MGN_CALLS_PER_SECOND", default=None, gt=0, le=100)
 
 
+class OriginFields(Settings):
+    """The account and Region the function runs in: events from anywhere else are refused
+    (``shared/events.py`` EventOrigin). The template passes the account; Lambda sets AWS_REGION."""
+
+    account_id: str = Field(alias="PIPELINE_ACCOUNT_ID", pattern=r"^\d{12}$")
+    region: str = Field(alias="AWS_REGION", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
 class RecordFields(MgnPaceFields):
     """Where the functions that act on servers record what they did, and whom they tell."""
 
