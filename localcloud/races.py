@@ -5,8 +5,9 @@ about it in two SQS batches (EventBridge delivers at least once, MGN sends a sta
 CloudTrail call together), or a gate task Step Functions retried while its first attempt still ran.
 Both read the server's record, both decide, both write. The pipeline's answer is conditional writes;
 this shows it holds. For a raced invocation, right after its first read of a record (a DynamoDB
-GetItem, BatchGetItem or Query outside the idempotency table) the twin runs to the end in another container; then
-the first goes on with what it read, now stale, and its conditional write meets the twin's.
+GetItem, BatchGetItem or Query outside the idempotency table) the twin runs to the end in another
+container; then the first goes on with what it read, now stale, and its conditional write meets
+the twin's.
 
 The twin of an SQS batch carries each event again under a new event id (a second event, not a
 redelivery: the idempotency record would turn a redelivery away before it read anything); the twin

@@ -7,7 +7,7 @@ from typing import Any
 from mgn_pipeline.composition.health import build_health
 from mgn_pipeline.health.clients import HealthClients
 from mgn_pipeline.health.probes import ProbeTools
-from mgn_pipeline.health.service import run_network_health
+from mgn_pipeline.health.service import parse_request, run_network_health
 from mgn_pipeline.shared.events import EventOrigin
 from mgn_pipeline.shared.observability import logger, metrics, trace_handler
 
@@ -23,13 +23,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from mgn_pipeline.health.settings import load_health_settings  # pydantic: see shared/settings.py
 
     settings = load_health_settings()
+    # Read the request first: one that is refused costs no call (not even the prefix list's).
+    request = parse_request(event, EventOrigin(settings.account_id, settings.region))
     actor = str(getattr(context, "function_name", "") or "NetworkHealthFunction")
     deps, expectations = build_health(clients, settings, actor=actor, tools=probe_tools)
     return run_network_health(
-        event,
+        request,
         expectations,
         deps,
         deadline_seconds=settings.deadline_seconds,
         report_ttl_days=settings.report_ttl_days,
-        origin=EventOrigin(settings.account_id, settings.region),
     )

@@ -126,7 +126,11 @@ def test_a_caught_lambda_error_gives_its_message() -> None:
 
 @pytest.mark.parametrize(
     "event",
-    [{}, {"task": "nope", "serverId": "s-1", "attempt": 1}, {"task": "precheck", "serverId": "s-1"}],
+    [
+        {},
+        {"task": "nope", "serverId": "s-1234567890abcdef0", "attempt": 1},
+        {"task": "precheck", "serverId": "s-1234567890abcdef0"},
+    ],
 )
 def test_a_malformed_task_is_refused(event: dict[str, Any]) -> None:
     with pytest.raises(InvalidEventError):
@@ -135,7 +139,7 @@ def test_a_malformed_task_is_refused(event: dict[str, Any]) -> None:
 
 def test_a_token_task_without_a_token_is_refused() -> None:
     with pytest.raises(InvalidEventError, match="token"):
-        run_task(None, {"task": "start-cutover", "serverId": "s-1", "attempt": 1})  # type: ignore[arg-type]
+        run_task(None, {"task": "start-cutover", "serverId": "s-1234567890abcdef0", "attempt": 1})  # type: ignore[arg-type]
 
 
 def test_the_sample_events_have_the_documented_shape() -> None:

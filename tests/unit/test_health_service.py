@@ -289,7 +289,7 @@ def deps(
 
 def test_schedule_returns_report_and_notifies_once_per_change() -> None:
     notifier, table = FakeNotifier(), FakeTable()
-    event = {"source": "aws.events", "detail-type": "Scheduled Event"}
+    event = parse_request({"source": "aws.events", "detail-type": "Scheduled Event"})
     first = run_network_health(
         event, EXPECT, deps(FakeReader(), notifier, table), deadline_seconds=2, report_ttl_days=1, now=NOW
     )
@@ -305,7 +305,7 @@ def test_gate_fails_closed_when_the_vpc_cannot_be_read() -> None:
     notifier = FakeNotifier()
     with pytest.raises(NetworkHealthGateFailed) as raised:
         run_network_health(
-            {"gate": "before-test"},
+            parse_request({"gate": "before-test"}),
             EXPECT,
             deps(FakeReader(fail=True), notifier, FakeTable()),
             deadline_seconds=1,

@@ -260,8 +260,11 @@ class GateApproval:
         name = str(error.get("Error", ""))
         if name == "States.Timeout":
             self._time_out(server_id, attempt)
-        record = self._store.get(server_id)
-        status = record.status.value if record else "unknown"
+        # Only a gate this attempt closed unapproved is reported so: a stale or stray call tells nobody.
+        record = self._steps.expect(
+            server_id, attempt, {GateStatus.REJECTED, GateStatus.REFUSED, GateStatus.TIMED_OUT}
+        )
+        status = record.status.value
         reason = _NOT_APPROVED_REASONS.get(name, name or "not approved")
         self._notices.record(
             server_id,
@@ -270,7 +273,7 @@ class GateApproval:
             {"attempt": attempt, "status": status, "error": name},
         )
         if name != "ApproverNotAllowed":  # that one was told when the decision arrived
-            decision = dict((record.decision if record else None) or {})
+            decision = dict(record.decision or {})
             self._notices.tell(
                 server_id,
                 "cutover-not-approved",

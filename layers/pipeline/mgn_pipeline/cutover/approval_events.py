@@ -94,7 +94,7 @@ def parse_approval_event(event: Any, origin: EventOrigin) -> ApprovalStepEvent:
         )
     status, action = detail.get("Status"), detail.get("Action", APPROVE_ACTION)
     ignored = None
-    if status not in STEP_STATUSES:
+    if not isinstance(status, str) or status not in STEP_STATUSES:
         ignored = f"step status {shown(status)} is not one SSM documents"
     elif action != APPROVE_ACTION:
         ignored = f"step action {shown(action)} is not {APPROVE_ACTION}"

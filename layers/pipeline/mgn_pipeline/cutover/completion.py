@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mgn_pipeline.cutover.config import GATE_TAG, CutoverConfig
-from mgn_pipeline.cutover.errors import CutoverVerificationFailed, CutoverVerificationPending
+from mgn_pipeline.cutover.errors import CutoverVerificationFailed, CutoverVerificationPending, GateStateError
 from mgn_pipeline.cutover.model import CLOSED, GateStatus, error_cause, token_ref
 from mgn_pipeline.cutover.notices import GateNotices
 from mgn_pipeline.cutover.queue import CutoverQueue
@@ -223,7 +223,14 @@ class GateCompletion:
     def record_failure(self, server_id: str, attempt: int, error: Mapping[str, Any]) -> dict[str, Any]:
         reason = f"{error.get('Error')}: {error_cause(error) or 'no cause given'}"
         record = self._store.get(server_id)
-        if record is not None and record.attempt == attempt and record.status not in CLOSED:
+        if record is None or record.attempt != attempt:
+            # No gate of this attempt to fail: a stray call tells nobody. (A real one fails its
+            # execution with this error: the dashboard's failed executions and alarm show it.)
+            found = "no gate" if record is None else f"gate attempt {record.attempt}"
+            raise GateStateError(
+                f"{server_id}: failure of gate attempt {attempt} not recorded, found {found}"
+            )
+        if record.status not in CLOSED:
             self._steps.move(record, GateStatus.FAILED, remove=["taskToken"], set_fields={"reason": reason})
         self._notices.record(server_id, "cutover-gate-failed", reason, {"attempt": attempt})
         self._notices.tell(

@@ -178,6 +178,9 @@ class GateReadiness:
             self._steps.now(),
             remove=["taskToken"],
         )
+        if moved is None:
+            # A retry after the move went through finds its own attempt BLOCKED; anything else is stray.
+            self._steps.expect(server_id, attempt, {GateStatus.BLOCKED})
         self._notices.record(
             server_id,
             "cutover-gate-blocked",

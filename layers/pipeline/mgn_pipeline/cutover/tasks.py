@@ -3,11 +3,13 @@ for that stage."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from mgn_pipeline.cutover.service import CutoverGate
 from mgn_pipeline.shared.errors import InvalidEventError
+from mgn_pipeline.shared.events import shown
 
 TASKS = frozenset(
     {
@@ -28,13 +30,20 @@ TASKS = frozenset(
 )
 
 
+# MGN's source server ids; anything else would reach MGN's request validation, or a record key.
+_SERVER_ID = re.compile(r"s-[0-9a-f]{17}")
+
+
 def run_task(gate: CutoverGate, event: Mapping[str, Any]) -> dict[str, Any]:
     task = event.get("task")
     server_id = event.get("serverId")
     attempt = event.get("attempt")
-    if task not in TASKS or not isinstance(server_id, str) or not isinstance(attempt, int):
+    # bool is an int to Python: true would pass for attempt 1.
+    is_attempt = isinstance(attempt, int) and not isinstance(attempt, bool)
+    is_server_id = isinstance(server_id, str) and _SERVER_ID.fullmatch(server_id) is not None
+    if not isinstance(task, str) or task not in TASKS or not is_server_id or not is_attempt:
         raise InvalidEventError(
-            f"not a cutover-gate task: task={task!r} serverId={server_id!r} attempt={attempt!r}"
+            f"not a cutover-gate task: task={shown(task)} serverId={shown(server_id)} attempt={shown(attempt)}"
         )
     error = event.get("error") or {}
     token = str(event.get("token") or "")

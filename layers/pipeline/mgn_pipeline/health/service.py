@@ -62,7 +62,7 @@ def parse_request(event: object, origin: EventOrigin | None = None) -> HealthReq
         raise InvalidHealthRequest(f"expected a JSON object, got {type(event).__name__}")
     if "gate" in event:
         gate = event["gate"]
-        if gate not in GATES:
+        if not isinstance(gate, str) or gate not in GATES:
             raise InvalidHealthRequest(f"gate must be one of {sorted(GATES)}, not {shown(gate)}")
         unknown = set(event) - GATE_CONTEXT_KEYS - {"gate"}
         if unknown:
@@ -257,16 +257,15 @@ def _what_next(report: HealthReport) -> str:
 
 
 def run_network_health(
-    event: object,
+    request: HealthRequest,
     expectations: NetworkExpectations,
     deps: HealthDependencies,
     *,
     deadline_seconds: float,
     report_ttl_days: int,
     now: datetime | None = None,
-    origin: EventOrigin | None = None,
 ) -> dict[str, Any]:
-    request = parse_request(event, origin)
+    """``request``: ``parse_request``'s, read before anything is built or called."""
     now = now or utc_now()
     report = build_report(request, expectations, deps, now=now, deadline_seconds=deadline_seconds)
     previous = deps.store.latest()
