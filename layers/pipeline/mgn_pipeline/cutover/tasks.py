@@ -39,9 +39,14 @@ def run_task(gate: CutoverGate, event: Mapping[str, Any]) -> dict[str, Any]:
     server_id = event.get("serverId")
     attempt = event.get("attempt")
     # bool is an int to Python: true would pass for attempt 1.
-    is_attempt = isinstance(attempt, int) and not isinstance(attempt, bool)
-    is_server_id = isinstance(server_id, str) and _SERVER_ID.fullmatch(server_id) is not None
-    if not isinstance(task, str) or task not in TASKS or not is_server_id or not is_attempt:
+    if not (
+        isinstance(task, str)
+        and task in TASKS
+        and isinstance(server_id, str)
+        and _SERVER_ID.fullmatch(server_id)
+        and isinstance(attempt, int)
+        and not isinstance(attempt, bool)
+    ):
         raise InvalidEventError(
             f"not a cutover-gate task: task={shown(task)} serverId={shown(server_id)} attempt={shown(attempt)}"
         )
