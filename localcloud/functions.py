@@ -87,6 +87,7 @@ class InvocationRecord:
     outcome: str  # "ok" or "error:<ExceptionName>"
     request_id: str
     attempt: int = 1
+    ended_at_s: float = 0.0  # invocation time at its end (after its wait): when its container frees
 
 
 @dataclass
@@ -177,7 +178,6 @@ class LocalFunctions:
         self._module_prefix = f"_localcloud_fn{next(_INSTANCE_IDS)}_{uuid.uuid4().hex[:6]}"
         # One invocation at a time: os.environ is process-wide and Step Functions calls from a thread.
         self._lock = threading.RLock()
-        self._last_spent = 0.0  # the invocation time the last invocation ended at (under the lock)
         self.crashes: InvocationCrashes | None = None  # the chaos benchmark kills some invocations
         self.races: InvocationRaces | None = None  # ... and runs some twice at once
         self._targets: dict[str, _Target] = {}
@@ -384,7 +384,7 @@ class LocalFunctions:
             finally:
                 if container is not None:
                     container.busy = False
-                    container.free_at = now_s + (self._last_spent or waited)
+                    container.free_at = now_s + (record.ended_at_s or waited)
 
     def _run(
         self,
@@ -422,13 +422,13 @@ class LocalFunctions:
                 record.outcome = f"error:{type(exc).__name__}"
                 raise
             finally:
-                self._last_spent = spent() or waited
+                record.ended_at_s = spent() or waited
                 timing = self.timings.setdefault(key, FunctionTiming())
                 timing.add(
                     time.thread_time() - cpu,
                     time.perf_counter() - wall,
                     failed,
-                    self._last_spent - waited,
+                    record.ended_at_s - waited,
                     waited,
                 )
 

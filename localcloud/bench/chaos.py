@@ -86,16 +86,8 @@ class ChaosApprover(Approver):
 
     def approve(self) -> int:
         now = self.cloud.clock.now()
-        done = set(self.approved.values())
         count = 0
-        for execution in sorted(
-            (
-                e
-                for e in self.cloud.ssm.executions.values()
-                if e.status == "Waiting" and e.execution_id not in done
-            ),
-            key=lambda e: (e.start, e.execution_id),
-        ):
+        for execution in self.waiting():
             server_id = execution.parameters["ServerId"][0]
             if execution.execution_id not in self._not_before:
                 late = self._rng.random() < self.chaos.late_approvals

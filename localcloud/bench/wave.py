@@ -63,9 +63,10 @@ class Approver:
         self.approved: dict[str, str] = {}  # server id -> automation execution id
         self.client = boto3.client("ssm")
 
-    def approve(self) -> int:
+    def waiting(self) -> list[Any]:
+        """The approval requests in the console not approved yet, oldest first."""
         done = set(self.approved.values())
-        waiting = sorted(
+        return sorted(
             (
                 execution
                 for execution in self.cloud.ssm.executions.values()
@@ -73,6 +74,9 @@ class Approver:
             ),
             key=lambda execution: (execution.start, execution.execution_id),
         )
+
+    def approve(self) -> int:
+        waiting = self.waiting()
         for execution in waiting:
             server_id = execution.parameters["ServerId"][0]
             with self.cloud.ssm.acting_as(APPROVER_SESSION), self.cloud.calls.not_counting():
