@@ -91,6 +91,10 @@ bench: $(VENV_STAMP) ## Every benchmark: cold start, wave of 200 servers, health
 bench-chaos: $(VENV_STAMP) ## A wave of 200 servers with every fault at once, against the same wave without (reports/chaos.json)
 	$(PY) -m localcloud.chaos --servers 200
 
+.PHONY: bench-link
+bench-link: $(VENV_STAMP) ## A wave of 200 servers (40 TB) over one 1 Gbps link: no throttle, an equal split, the budget (reports/link.json)
+	$(PY) -m localcloud.linkbench
+
 .PHONY: bench-scale
 bench-scale: $(VENV_STAMP) ## Waves of 10, 100, 1,000 servers the whole way: growth table, cost per server (~15 min)
 	$(PY) benchmarks/wave_scale.py --sizes 10,100,1000

@@ -148,6 +148,11 @@ class MgnEmulator:
         """Call ``callback(event)`` for each event from now on; returns an unsubscribe function."""
         return self.backend.emitter.subscribe(callback)
 
+    def connect_link(self, capacity_mbps: float, change_rate_mbps: float = 0.0) -> Any:
+        """Servers replicate over one link of ``capacity_mbps`` from now on: their initial sync
+        copies their disks' bytes at the rate the link and their throttle give (``mgn/link.py``)."""
+        return self.backend.replication.connect_link(capacity_mbps, change_rate_mbps)
+
     def register_agent(
         self,
         hostname: str,

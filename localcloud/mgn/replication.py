@@ -24,6 +24,7 @@ from datetime import datetime
 
 from localcloud.clock import SimClock
 from localcloud.mgn.events import EventEmitter
+from localcloud.mgn.link import ReplicationLink
 from localcloud.mgn.quotas import Quotas
 from localcloud.mgn.server_state import NETWORK_SETTINGS, ServerRecord, uses_public_network
 
@@ -37,6 +38,12 @@ class ReplicationSimulator:
         self._quotas = quotas  # read on each use: the emulator may adjust them
         self._slot_holders: set[str] = set()
         self._waiting: deque[ServerRecord] = deque()
+        self.link: ReplicationLink | None = None  # set: initial syncs copy bytes over it
+
+    def connect_link(self, capacity_mbps: float, change_rate_mbps: float = 0.0) -> ReplicationLink:
+        """Replicate over a link of ``capacity_mbps`` from now on (servers not yet syncing)."""
+        self.link = ReplicationLink(self._clock, capacity_mbps, self._finish_initial_sync, change_rate_mbps)
+        return self.link
 
     def _now(self) -> datetime:
         return self._clock.now()
@@ -107,6 +114,10 @@ class ReplicationSimulator:
         else:
             server.repl_state = "INITIAL_SYNC"
             server.sync_segment_start = self._now()
+            if self.link is not None:
+                server.link = self.link
+                self.link.join(server)
+                return
             remaining = max(0.0, server.initial_sync_seconds - server.sync_progress_seconds)
             self._later(server, remaining, self._finish_initial_sync)
 
@@ -124,6 +135,8 @@ class ReplicationSimulator:
     def _enter_continuous(self, server: ServerRecord) -> None:
         server.repl_state = "CONTINUOUS"
         server.interrupted_since = None
+        if server.link is not None:
+            server.link.steady(server)
 
     def _stall(self, server: ServerRecord) -> None:
         self._freeze_sync(server)
@@ -142,6 +155,8 @@ class ReplicationSimulator:
 
     def _freeze_sync(self, server: ServerRecord) -> None:
         """Bank initial-sync progress made so far (before leaving INITIAL_SYNC)."""
+        if server.link is not None:
+            server.link.leave(server)  # banks its bytes; it stops sending
         if server.repl_state == "INITIAL_SYNC" and server.sync_segment_start is not None:
             server.sync_progress_seconds += (self._now() - server.sync_segment_start).total_seconds()
         server.sync_segment_start = None
@@ -152,6 +167,10 @@ class ReplicationSimulator:
         """Replication settings were updated; react like MGN would."""
         if not server.replicating or server.awaiting_replication_slot:
             return  # a waiting server uses its settings once it gets a slot
+        if server.link is not None and before.get("bandwidthThrottling") != server.replication.get(
+            "bandwidthThrottling"
+        ):
+            server.link.throttle_changed()
         if server.repl_state == "STALLED":
             if not uses_public_network(server.replication):
                 # Corrected: the stall is over, the agent reconnects.

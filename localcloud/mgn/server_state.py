@@ -73,6 +73,9 @@ class ServerRecord:
     initial_sync_seconds: float = 1800.0
     lag_seconds: float = 2.0
     sync_progress_seconds: float = 0.0
+    # With a modelled link (localcloud.mgn.link) the initial sync copies bytes instead.
+    link: Any = None  # the ReplicationLink it copies over
+    synced_bytes: float = 0.0
     sync_segment_start: datetime | None = None
     initial_sync_complete: bool = False
     first_byte_at: datetime | None = None
@@ -95,9 +98,15 @@ class ServerRecord:
     def replicating(self) -> bool:
         return self.repl_state not in ("DISCONNECTED", "STOPPED")
 
+    @property
+    def total_bytes(self) -> int:
+        return sum(int(d["bytes"]) for d in self.disks)
+
     def sync_fraction(self, now: datetime) -> float:
         if self.initial_sync_complete:
             return 1.0
+        if self.link is not None:
+            return self.link.copied_bytes(self, now) / self.total_bytes if self.total_bytes else 1.0
         done = self.sync_progress_seconds
         if self.repl_state == "INITIAL_SYNC" and self.sync_segment_start is not None:
             done += (now - self.sync_segment_start).total_seconds()
@@ -152,7 +161,12 @@ class ServerRecord:
             }
             for d in self.disks
         ]
-        if self.repl_state == "INITIAL_SYNC" and self.initial_sync_seconds > 0:
+        if self.repl_state == "INITIAL_SYNC" and self.link is not None:
+            # MGN's own estimate: what is left at the rate the server gets now.
+            rate = self.link.rate_bps(self)
+            if rate > 0:
+                info["etaDateTime"] = iso(now + _seconds((1.0 - fraction) * self.total_bytes / rate))
+        elif self.repl_state == "INITIAL_SYNC" and self.initial_sync_seconds > 0:
             remaining = (1.0 - fraction) * self.initial_sync_seconds
             info["etaDateTime"] = iso(now + _seconds(remaining))
         # MGN reports a lag only once the server is launchable (initial sync done); it grows

@@ -1,0 +1,294 @@
+"""The link benchmark: a wave's initial syncs over one private link, three ways of sharing it.
+
+``default``: MGN's default, no throttle: every server takes what TCP gives it, the whole link.
+``equal``: the budget split equally once, when the wave starts (what a team does by hand).
+``budget``: the pipeline's plan (``mgn_pipeline.replication.bandwidth``) every reconcile: floors,
+the nearest window's need first, the rest by what is left, written only when it moved.
+In each, a wave is cut over at its window (its ready servers disconnect and leave the link).
+
+Everything goes through the MGN API to the emulator, whose link (``localcloud.mgn.link``) shares
+its capacity among the servers in INITIAL_SYNC, each capped by its throttle. Measured: when each
+wave is ready (every server READY_FOR_TEST) against its window, the makespan, how full the budget
+is while anything is left to copy, the peak on the link, the throttle writes (and those in quiet
+reconciles, which should be none), and how good each wave's ETA was.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from localcloud.clock import SimClock
+from localcloud.mgn import MgnEmulator, Timings
+from mgn_pipeline.replication.bandwidth import (
+    LinkBudget,
+    LinkServer,
+    plan_throttles,
+    project_ready,
+    rebalance_due,
+    throttle_writes,
+)
+
+GB = 1_000_000_000
+STRATEGIES = ("default", "equal", "budget")
+HAND_EDIT_MBPS = 500  # what a person sets on one server mid-wave (the plan repairs it)
+
+
+@dataclass(frozen=True)
+class LinkWave:
+    servers: int = 200
+    total_tb: float = 40.0
+    link_mbps: float = 1000.0
+    budget_mbps: int = 700
+    waves: int = 4
+    first_window_h: float = 48.0
+    window_every_h: float = 36.0
+    reconcile_every_s: float = 300.0
+    seed: int = 5
+    smallest_gb: float = 20.0
+    largest_gb: float = 2000.0
+
+    def disk_sizes(self) -> list[int]:
+        """A mix from ``smallest_gb`` to ``largest_gb`` (log-uniform), scaled to ``total_tb``."""
+        rng = random.Random(self.seed)
+        low, high = self.smallest_gb, self.largest_gb
+        raw = [low * (high / low) ** rng.random() for _ in range(self.servers)]
+        scale = self.total_tb * 1000 / sum(raw)
+        return [int(min(high, max(low, size * scale)) * GB) for size in raw]
+
+
+@dataclass
+class WaveOutcome:
+    window: datetime
+    ready_at: datetime | None = None
+    # (when, seconds left predicted) from the first hour on; checked against ready_at at the end.
+    predictions: list[tuple[datetime, float]] = field(default_factory=list)
+
+    def eta_errors(self, start: datetime) -> list[float]:
+        """Each prediction's miss (predicted against simulated ready time) as a share of the time
+        the wave took to be ready."""
+        if self.ready_at is None:
+            return []
+        took = (self.ready_at - start).total_seconds()
+        return [
+            abs((when - self.ready_at).total_seconds() + seconds) / took for when, seconds in self.predictions
+        ]
+
+
+@contextmanager
+def _account(clock: SimClock) -> Iterator[MgnEmulator]:
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        staging = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        launch = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+        emulator = MgnEmulator(
+            clock, staging_subnet_id=staging, launch_subnet_id=launch, timings=Timings(initiating_seconds=600)
+        )
+        with emulator.installed():
+            yield emulator
+
+
+def run_link_wave(strategy: str, wave: LinkWave) -> dict[str, Any]:
+    """One wave under ``strategy``; returns its figures."""
+    clock = SimClock()
+    with _account(clock) as emulator:
+        emulator.adjust_quotas(max_replicating_servers=max(150, wave.servers))
+        link = emulator.connect_link(wave.link_mbps)
+        client = boto3.client("mgn", region_name="us-east-1")
+        start = clock.now()
+        windows = [
+            start + timedelta(hours=wave.first_window_h + n * wave.window_every_h) for n in range(wave.waves)
+        ]
+        ids: list[str] = []
+        wave_of: dict[str, int] = {}
+        for n, size in enumerate(wave.disk_sizes()):
+            sid = emulator.register_agent(
+                f"app-{n:04d}",
+                {"wave": f"w{n % wave.waves + 1}"},
+                disks=[{"deviceName": "/dev/sda", "bytes": size}],
+            )
+            ids.append(sid)
+            wave_of[sid] = n % wave.waves
+        budget = LinkBudget(budget_mbps=wave.budget_mbps)
+        throttles = dict.fromkeys(ids, 0)  # what the planner last wrote (or read after a hand edit)
+        if strategy == "equal":
+            share = max(1, wave.budget_mbps // wave.servers)
+            for sid in ids:
+                client.update_replication_configuration(sourceServerID=sid, bandwidthThrottling=share)
+                throttles[sid] = share
+        outcomes = [WaveOutcome(window) for window in windows]
+        writes = quiet_writes = reconciles = 0
+        hand_edit_at = start + timedelta(hours=6)
+        hand_edited: str | None = None
+        repaired_after_s: float | None = None
+        last: dict[str, tuple[datetime, int, int]] = {}  # at the last look: when, bytes copied, throttle
+        copying_before: dict[str, bool] = {}
+        cut: set[str] = set()
+        last_rebalance: datetime | None = None
+        used_samples: list[float] = []
+        limit = start + timedelta(days=60)
+        while clock.now() < limit:
+            clock.advance(wave.reconcile_every_s)
+            reconciles += 1
+            now = clock.now()
+            servers = _describe(client)
+            copying = {sid: s for sid, s in servers.items() if s["state"] in ("INITIATING", "INITIAL_SYNC")}
+            if copying:
+                used_samples.append(link.used_mbps)
+            if strategy == "budget" and hand_edited is None and now >= hand_edit_at and copying:
+                hand_edited = sorted(copying)[0]
+                client.update_replication_configuration(
+                    sourceServerID=hand_edited, bandwidthThrottling=HAND_EDIT_MBPS
+                )
+                # CloudTrail tells the pipeline of someone else's write: it reads the configuration.
+                throttles[hand_edited] = client.get_replication_configuration(sourceServerID=hand_edited)[
+                    "bandwidthThrottling"
+                ]
+                hand_edit_at = now
+            for n, outcome in enumerate(outcomes):
+                members = [sid for sid in ids if wave_of[sid] == n]
+                if outcome.ready_at is None and all(servers[sid]["ready"] for sid in members):
+                    outcome.ready_at = now
+            if all(outcome.ready_at is not None for outcome in outcomes):
+                break
+            # Each wave is cut over at its window (or as its servers become ready after it): they
+            # leave the link, and their steady share with them.
+            for sid in ids:
+                if sid not in cut and servers[sid]["ready"] and now >= windows[wave_of[sid]]:
+                    client.disconnect_from_service(sourceServerID=sid)
+                    cut.add(sid)
+            if strategy != "budget":
+                continue
+            link_servers = [
+                LinkServer(
+                    sid,
+                    copying=sid in copying,
+                    bytes_left=servers[sid]["left"],
+                    throttle_mbps=throttles[sid],
+                    window=windows[wave_of[sid]],
+                )
+                for sid in ids
+                if sid not in cut
+            ]
+            if reconciles % 12 == 0 and now - start >= timedelta(hours=1):
+                _predict(outcomes, link_servers, wave_of, budget, now, _efficiency(servers, last, now))
+            due = rebalance_due(copying_before, link_servers, last_rebalance, now)
+            if due:
+                last_rebalance = now
+            copying_before = {s.server_id: s.copying for s in link_servers}
+            plan = plan_throttles(link_servers, budget, now)
+            changes = throttle_writes(link_servers, plan, budget, rebalance=due or hand_edit_at == now)
+            for sid, mbps in changes:
+                client.update_replication_configuration(sourceServerID=sid, bandwidthThrottling=mbps)
+                throttles[sid] = mbps
+            if (
+                hand_edited is not None
+                and repaired_after_s is None
+                and throttles[hand_edited] != HAND_EDIT_MBPS
+            ):
+                repaired_after_s = (now - hand_edit_at).total_seconds()
+            for sid, s in servers.items():
+                last[sid] = (now, s["copied"], throttles[sid])
+            writes += len(changes)
+            # A quiet reconcile: no server started or stopped copying, no rebalance due, no edit seen.
+            quiet_writes += 0 if due or hand_edit_at == now else len(changes)
+            if (
+                sum(budget.budget_mbps if throttles[s] == 0 else throttles[s] for s in ids if s not in cut)
+                > budget.budget_mbps
+            ):
+                raise AssertionError(f"throttles in force exceed the budget at {now}")
+        peak = max(sample.used_mbps for sample in link.samples)
+        last_ready = max((o.ready_at for o in outcomes if o.ready_at is not None), default=None)
+        return {
+            "strategy": strategy,
+            "makespan_h": round(((last_ready or clock.now()) - start).total_seconds() / 3600, 1),
+            "finished": all(o.ready_at is not None for o in outcomes),
+            "waves": [
+                {
+                    "window_h": round((o.window - start).total_seconds() / 3600, 1),
+                    "ready_h": None
+                    if o.ready_at is None
+                    else round((o.ready_at - start).total_seconds() / 3600, 1),
+                    "met": o.ready_at is not None and o.ready_at <= o.window,
+                    "eta_error_max": round(max(o.eta_errors(start), default=0.0), 3),
+                }
+                for o in outcomes
+            ],
+            "windows_met": sum(o.ready_at is not None and o.ready_at <= o.window for o in outcomes),
+            "budget_used_while_copying": round(
+                sum(min(u, wave.budget_mbps) for u in used_samples) / (len(used_samples) * wave.budget_mbps),
+                3,
+            )
+            if used_samples
+            else 0.0,
+            "peak_mbps": round(peak, 1),
+            "over_budget_minutes": round(
+                sum(wave.reconcile_every_s for u in used_samples if u > wave.budget_mbps + 1e-6) / 60
+            ),
+            "throttle_writes": writes + (wave.servers if strategy == "equal" else 0),
+            "writes_in_quiet_reconciles": quiet_writes,
+            "reconciles": reconciles,
+            "hand_edit_repaired_after_s": repaired_after_s,
+        }
+
+
+def _describe(client: Any) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for page in client.get_paginator("describe_source_servers").paginate(
+        filters={}, PaginationConfig={"PageSize": 200}
+    ):
+        for item in page["items"]:
+            info = item["dataReplicationInfo"]
+            disks = info.get("replicatedDisks") or []
+            total = sum(d["totalStorageBytes"] for d in disks)
+            copied = sum(d["replicatedStorageBytes"] for d in disks)
+            out[item["sourceServerID"]] = {
+                "state": info["dataReplicationState"],
+                "left": total - copied,
+                "copied": copied,
+                "ready": item["lifeCycle"]["state"] != "NOT_READY",
+            }
+    return out
+
+
+def _efficiency(
+    servers: dict[str, dict[str, Any]],
+    last: dict[str, tuple[datetime, int, int]],
+    now: datetime,
+) -> float:
+    """What the copying servers got since the last look, against what their throttles then allowed."""
+    got = allowed = 0.0
+    for sid, s in servers.items():
+        if sid in last and s["state"] == "INITIAL_SYNC" and last[sid][2] > 0:
+            then, copied, throttle = last[sid]
+            seconds = (now - then).total_seconds()
+            got += s["copied"] - copied
+            allowed += throttle * 1_000_000 / 8 * seconds
+    return min(1.0, got / allowed) if allowed > 0 else 1.0
+
+
+def _predict(
+    outcomes: list[WaveOutcome],
+    link_servers: list[LinkServer],
+    wave_of: dict[str, int],
+    budget: LinkBudget,
+    now: datetime,
+    efficiency: float,
+) -> None:
+    """Each unfinished wave's ETA: the plan replayed forward (``project_ready``), its last server."""
+    ready = project_ready(link_servers, budget, now, efficiency=efficiency)
+    for n, outcome in enumerate(outcomes):
+        if outcome.ready_at is not None:
+            continue
+        members = [ready.get(s.server_id, now) for s in link_servers if wave_of[s.server_id] == n]
+        if members and all(when is not None for when in members):
+            finish = max(when for when in members if when is not None)
+            outcome.predictions.append((now, (finish - now).total_seconds()))
