@@ -13,6 +13,7 @@ from mgn_pipeline.replication.bandwidth import (
     LinkServer,
     eta_seconds,
     plan_throttles,
+    rebalance_due,
     throttle_writes,
 )
 
@@ -121,3 +122,26 @@ def test_eta_is_what_is_left_at_the_throughput_it_got() -> None:
     assert eta_seconds(10**9, 10**6) == 1000
     assert eta_seconds(0, 0) == 0
     assert eta_seconds(10**9, 0) is None
+
+
+def test_an_idle_reconcile_writes_nothing_and_a_change_of_state_rebalances() -> None:
+    steady = [_server(n, copying=False, bytes_left=0, throttle_mbps=1) for n in range(5)]
+    copying = [_server(10 + n, throttle_mbps=139) for n in range(5)]
+    wave = steady + copying
+    before = {s.server_id: s.copying for s in wave}
+    later = NOW + timedelta(minutes=5)
+    assert not rebalance_due(before, wave, NOW, later)
+    assert throttle_writes(wave, plan_throttles(wave, BUDGET, later), BUDGET, rebalance=False) == []
+    # A server finished copying: due now, and its room goes to the others.
+    done = [*steady, _server(10, copying=False, bytes_left=0, throttle_mbps=139), *copying[1:]]
+    assert rebalance_due(before, done, NOW, later)
+    writes = dict(throttle_writes(done, plan_throttles(done, BUDGET, later), BUDGET))
+    assert writes[copying[0].server_id] == 1 and all(writes[s.server_id] > 139 for s in copying[1:])
+    # Six hours on, windows are nearer: due again.
+    assert rebalance_due(before, wave, NOW, NOW + timedelta(hours=6))
+
+
+def test_an_unthrottled_server_is_throttled_even_between_rebalances() -> None:
+    wave = [_server(1, throttle_mbps=0), _server(2, throttle_mbps=300)]
+    writes = throttle_writes(wave, plan_throttles(wave, BUDGET, NOW), BUDGET, rebalance=False)
+    assert [server_id for server_id, _ in writes] == [wave[0].server_id]
