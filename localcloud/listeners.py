@@ -32,12 +32,20 @@ class Certificates:
 
 
 def make_certificates(
-    directory: Path, names: Iterable[str], *, ca_name: str = "Test Root CA"
+    directory: Path,
+    names: Iterable[str],
+    *,
+    ca_name: str = "Test Root CA",
+    ca_organization: str | None = None,
 ) -> Certificates:
-    """A CA and a server certificate for ``names`` (DNS names, wildcards allowed) and 127.0.0.1."""
+    """A CA and a server certificate for ``names`` (DNS names, wildcards allowed) and 127.0.0.1;
+    ``ca_organization`` names the issuer's organization (Amazon's endpoints: "Amazon")."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
+    ca_subject = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, ca_name)]
+        + ([x509.NameAttribute(NameOID.ORGANIZATION_NAME, ca_organization)] if ca_organization else [])
+    )
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca = (
         x509.CertificateBuilder()
@@ -91,9 +99,9 @@ def make_certificates(
 
 
 class _Listener:
-    def __init__(self, kind: int = socket.SOCK_STREAM) -> None:
+    def __init__(self, kind: int = socket.SOCK_STREAM, port: int = 0) -> None:
         self.sock = socket.socket(socket.AF_INET, kind)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.port: int = self.sock.getsockname()[1]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -115,10 +123,11 @@ class _Listener:
 
 
 class TcpListener(_Listener):
-    """Accepts TCP connections and closes them (stands in for a replication server's port 1500)."""
+    """Accepts TCP connections and closes them (stands in for a replication server's port 1500, or a
+    DNS server's TCP 53 on ``port``)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(port=port)
         self.sock.listen(16)
         self.sock.settimeout(0.2)
         self._spawn(self._serve)

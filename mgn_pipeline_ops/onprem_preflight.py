@@ -22,6 +22,12 @@ What it checks, each as PASS / WARN / FAIL:
   inbound endpoint yet.
 * TCP 443 plus a TLS handshake with certificate and host-name verification to both endpoints
   (system CAs, or ``--ca-file``). Verification is never turned off, here or in the printed command.
+* that certificate's issuer is Amazon (``--expected-issuer`` otherwise): a verified certificate from
+  another CA means TLS inspection or a proxy re-signs the connection; the fix is to allowlist the
+  endpoint names there, never to turn verification off.
+* TCP 53 to the DNS server given with ``--dns-server`` (the Resolver inbound endpoint): large answers
+  fall back to TCP.
+* Free disk space for the agent's installer (2 GB on /, 500 MB in /tmp; 2 GB on C:\\ on Windows).
 * TCP 1500 to a replication server (``--replication-ip``; ``--staging-cidr`` alone can only be
   checked for being private, replication servers' addresses are not known in advance).
 
@@ -36,6 +42,7 @@ from __future__ import print_function
 import argparse
 import json
 import os
+import shutil
 import socket
 import ssl
 import struct
@@ -154,9 +161,24 @@ def tls_handshake(sock, hostname, ca_file, timeout):
     started = time.time()
     tls = context.wrap_socket(sock, server_hostname=hostname)
     try:
-        return tls.version() if hasattr(tls, "version") else "TLS", (time.time() - started) * 1000
+        version = tls.version() if hasattr(tls, "version") else "TLS"
+        return version, (time.time() - started) * 1000, issuer_of(tls.getpeercert() or {})
     finally:
         tls.close()
+
+
+def issuer_of(cert):
+    """The issuer of a verified peer certificate (``getpeercert()``) as {field: value}."""
+    issuer = {}
+    for rdn in cert.get("issuer", ()):
+        for key, value in rdn:
+            issuer[key] = value
+    return issuer
+
+
+def issuer_text(issuer):
+    parts = [(k, issuer[k]) for k in ("commonName", "organizationName", "countryName") if k in issuer]
+    return ", ".join("%s=%s" % kv for kv in parts) or "an unnamed issuer"
 
 
 # ---------------------------------------------------------------------- the checks
@@ -206,7 +228,7 @@ def check_dns(report, label, name, resolver, timeout, must_be_private=True):
     return addresses
 
 
-def check_tls(report, label, name, addresses, port, ca_file, timeout):
+def check_tls(report, label, name, addresses, port, ca_file, timeout, issuers=("Amazon",)):
     errors = []
     for address in addresses:
         try:
@@ -215,7 +237,7 @@ def check_tls(report, label, name, addresses, port, ca_file, timeout):
             errors.append("%s: %s" % (address, exc))
             continue
         try:
-            version, tls_ms = tls_handshake(sock, name, ca_file, timeout)
+            version, tls_ms, issuer = tls_handshake(sock, name, ca_file, timeout)
         except (ssl.SSLError, ssl.CertificateError, socket.error, socket.timeout) as exc:
             report.add(
                 "tls " + label,
@@ -229,6 +251,22 @@ def check_tls(report, label, name, addresses, port, ca_file, timeout):
             return
         finally:
             sock.close()
+        if issuer.get("organizationName") not in issuers:
+            # Verified, but against a CA this machine trusts that is not Amazon's: something on the
+            # way (TLS inspection, a proxy) opens and re-signs the connection.
+            report.add(
+                "tls " + label,
+                FAIL,
+                "The TLS certificate presented for %s is issued by %s, not by Amazon: TLS inspection or a "
+                "proxy between this host and the endpoint re-signs the connection. Allowlist %s (and the "
+                "other VPC endpoint names) in the inspection or proxy policy so the connection reaches "
+                "the endpoint untouched; do not turn certificate checks off."
+                % (name, issuer_text(issuer), name),
+                name=name,
+                address=address,
+                issuer=issuer,
+            )
+            return
         report.add(
             "tls " + label,
             PASS,
@@ -245,6 +283,61 @@ def check_tls(report, label, name, addresses, port, ca_file, timeout):
         % (name, port, "; ".join(errors) or "no address", port),
         name=name,
     )
+
+
+def check_dns_tcp(report, server, timeout):
+    """DNS falls back to TCP for answers that do not fit UDP (many records, DNSSEC): the Resolver
+    inbound endpoint must take TCP 53 over the link as well as UDP 53."""
+    host, _, port = server.partition(":")
+    port = int(port or 53)
+    try:
+        sock, tcp_ms = tcp_connect(host, port, timeout)
+        sock.close()
+    except (socket.error, socket.timeout) as exc:
+        report.add(
+            "dns tcp",
+            FAIL,
+            "No TCP connection to the DNS server %s on port %d (%s): open TCP 53 (not only UDP 53) from "
+            "this host to the Route 53 Resolver inbound endpoint in the on-prem firewalls and the "
+            "endpoint's security group." % (host, port, exc),
+            server=server,
+        )
+        return
+    report.add("dns tcp", PASS, "%s TCP %d %.0f ms" % (host, port, tcp_ms), server=server)
+
+
+def free_bytes(path):
+    if hasattr(shutil, "disk_usage"):
+        return shutil.disk_usage(path).free
+    stats = os.statvfs(path)  # Python 2.7 on Linux
+    return stats.f_bavail * stats.f_frsize
+
+
+# The agent's installer needs room on the system disk and in the temporary directory (MGN User
+# Guide, installation requirements: 2 GB free on / and 500 MB in /tmp on Linux, 2 GB on Windows).
+DISK_NEEDS_MB = (("/", 2048), ("/tmp", 500)) if os.name != "nt" else (("C:\\", 2048),)  # noqa: S108
+
+
+def check_disk(report, needs):
+    for path, need_mb in needs:
+        try:
+            free_mb = free_bytes(path) // (1024 * 1024)
+        except OSError as exc:
+            report.add("disk " + path, WARN, "cannot read the free space of %s: %s" % (path, exc), path=path)
+            continue
+        if free_mb < need_mb:
+            report.add(
+                "disk " + path,
+                FAIL,
+                "%s has %d MB free; the agent's installer needs %d MB there. Free space (or grow the "
+                "volume) before installing." % (path, free_mb, need_mb),
+                path=path,
+                free_mb=free_mb,
+            )
+        else:
+            report.add(
+                "disk " + path, PASS, "%s: %d MB free (needs %d MB)" % (path, free_mb, need_mb), path=path
+            )
 
 
 def check_replication(report, replication_ips, staging_cidrs, port, timeout):
@@ -359,7 +452,15 @@ def parse_args(argv):
         "--timeout", type=float, default=5.0, help="seconds per DNS query, connection, handshake"
     )
     parser.add_argument("--ca-file", help="PEM CA bundle to verify TLS against (default: the system's CAs)")
+    parser.add_argument(
+        "--expected-issuer",
+        action="append",
+        default=[],
+        help="organization that issues the endpoints' certificates (default: Amazon; repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    # Test hook: PATH=MB pairs replacing the agent's disk needs.
+    parser.add_argument("--disk-need", action="append", default=[], help=argparse.SUPPRESS)
     # Test hooks (loopback listeners cannot bind the real ports without root).
     parser.add_argument("--https-port", type=int, default=443, help=argparse.SUPPRESS)
     parser.add_argument("--replication-port", type=int, default=1500, help=argparse.SUPPRESS)
@@ -403,7 +504,16 @@ def run(args):
     for label, host in (("mgn-endpoint", mgn_host), ("s3-endpoint", s3_host)):
         addresses = check_dns(report, label, host, resolver, timeout)
         if addresses:
-            check_tls(report, label, host, addresses, args.https_port, args.ca_file, timeout)
+            check_tls(
+                report,
+                label,
+                host,
+                addresses,
+                args.https_port,
+                args.ca_file,
+                timeout,
+                tuple(args.expected_issuer or ["Amazon"]),
+            )
     # The service name resolves privately only if on-prem DNS forwards amazonaws.com to the Resolver.
     check_dns(
         report,
@@ -413,7 +523,13 @@ def run(args):
         timeout,
         must_be_private=False,
     )
+    if args.dns_server:
+        check_dns_tcp(report, args.dns_server, timeout)
     check_replication(report, args.replication_ip, args.staging_cidr, args.replication_port, timeout)
+    needs = [
+        (pair.rsplit("=", 1)[0], int(pair.rsplit("=", 1)[1])) for pair in args.disk_need
+    ] or DISK_NEEDS_MB
+    check_disk(report, needs)
     return report, install_commands(args.region, mgn_host, s3_host)
 
 

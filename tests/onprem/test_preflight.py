@@ -48,14 +48,21 @@ def python(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    return make_certificates(tmp_path_factory.mktemp("certs"), [MGN, S3_WILDCARD])
+    # Issued as Amazon's endpoints are (organization Amazon), by a CA the test makes.
+    return make_certificates(
+        tmp_path_factory.mktemp("certs"),
+        [MGN, S3_WILDCARD],
+        ca_name="Amazon RSA 2048 M01",
+        ca_organization="Amazon",
+    )
 
 
 @pytest.fixture(scope="module")
 def listeners(certs: Certificates) -> Iterator[dict[str, Any]]:
     records = {MGN: ["127.0.0.1"], S3: ["127.0.0.1"], "mgn.us-east-1.amazonaws.com": ["127.0.0.1"]}
-    with DnsListener(records) as dns, TlsListener(certs) as tls, TcpListener() as replication:
-        yield {"dns": dns, "tls": tls, "replication": replication}
+    with DnsListener(records) as dns, TlsListener(certs) as tls, TcpListener() as replication:  # noqa: SIM117 - TCP 53 needs the DNS port
+        with TcpListener(port=dns.port):  # the Resolver takes TCP 53 as well as UDP 53
+            yield {"dns": dns, "tls": tls, "replication": replication}
 
 
 def preflight(python: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -75,6 +82,7 @@ def loopback_args(listeners: dict[str, Any], certs: Certificates, **overrides: s
         "--replication-port": str(listeners["replication"].port),
         "--ca-file": str(certs.ca_file),
         "--timeout": "1",
+        "--disk-need": "/=1",  # the machine's own free space is not under test here
     } | overrides
     return [part for key, value in options.items() if value for part in (key, value)]
 
@@ -104,6 +112,7 @@ def test_healthy_path_passes_and_prints_the_install_command(
     )
     assert checks["tls s3-endpoint"]["status"] == "PASS"
     assert checks["tcp 1500"]["status"] == "PASS"
+    assert checks["dns tcp"]["status"] == "PASS" and checks["disk /"]["status"] == "PASS"
     linux = output["install"]["linux"]
     assert linux[0].endswith(
         f"https://{S3}/aws-application-migration-service-us-east-1/latest/linux/aws-replication-installer-init"
@@ -142,6 +151,62 @@ def test_untrusted_certificate_fails_tls(
     assert done.returncode == 1
     assert checks["tls mgn-endpoint"]["status"] == "FAIL"
     assert "do not turn certificate checks off" in checks["tls mgn-endpoint"]["message"]
+
+
+def test_tls_inspection_is_named_with_its_fix_even_when_the_certificate_verifies(
+    python: str, listeners: dict[str, Any], tmp_path: Path
+) -> None:
+    # An inspection appliance re-signs with the bank's CA, which this host trusts: verification passes.
+    bank = make_certificates(
+        tmp_path, [MGN, S3_WILDCARD], ca_name="Example Bank TLS Inspection CA", ca_organization="Example Bank"
+    )
+    with TlsListener(bank) as inspected:
+        done = preflight(
+            python,
+            *loopback_args(
+                listeners, bank, **{"--https-port": str(inspected.port), "--ca-file": str(bank.ca_file)}
+            ),
+            "--json",
+        )
+    output = json.loads(done.stdout)
+    checks = by_check(output)
+    assert done.returncode == 1
+    tls = checks["tls mgn-endpoint"]
+    assert tls["status"] == "FAIL" and "Example Bank TLS Inspection CA" in tls["message"]
+    assert "not by Amazon" in tls["message"] and f"Allowlist {MGN}" in tls["message"]
+    assert "do not turn certificate checks off" in tls["message"]
+    # Only the inspected checks fail; and nothing printed turns verification off.
+    assert {c["check"] for c in output["checks"] if c["status"] == "FAIL"} == {
+        "tls mgn-endpoint",
+        "tls s3-endpoint",
+    }
+    assert not any(flag in done.stdout for flag in INSECURE_FLAGS)
+
+
+def test_dns_over_tcp_closed_fails_on_its_own(
+    python: str, listeners: dict[str, Any], certs: Certificates
+) -> None:
+    records = {MGN: ["127.0.0.1"], S3: ["127.0.0.1"], "mgn.us-east-1.amazonaws.com": ["127.0.0.1"]}
+    with DnsListener(records) as udp_only:
+        done = preflight(
+            python,
+            *loopback_args(listeners, certs, **{"--dns-server": f"127.0.0.1:{udp_only.port}"}),
+            "--json",
+        )
+    output = json.loads(done.stdout)
+    assert done.returncode == 1
+    assert {c["check"] for c in output["checks"] if c["status"] == "FAIL"} == {"dns tcp"}
+    assert "open TCP 53" in by_check(output)["dns tcp"]["message"]
+
+
+def test_too_little_disk_space_fails_on_its_own(
+    python: str, listeners: dict[str, Any], certs: Certificates
+) -> None:
+    done = preflight(python, *loopback_args(listeners, certs, **{"--disk-need": "/=999999999"}), "--json")
+    output = json.loads(done.stdout)
+    assert done.returncode == 1
+    assert {c["check"] for c in output["checks"] if c["status"] == "FAIL"} == {"disk /"}
+    assert "needs 999999999 MB" in by_check(output)["disk /"]["message"]
 
 
 def test_closed_replication_port_fails(python: str, listeners: dict[str, Any], certs: Certificates) -> None:
