@@ -43,7 +43,7 @@ LAUNCH_SUBNET_CIDR = "10.0.20.0/24"
 ANYWHERE = "0.0.0.0/0"
 _resolver_requests = itertools.count(1)
 
-DEFAULT_ENDPOINT_SERVICES = ("mgn", "ec2", "s3", "sns", "states", "ssm", "sts")
+DEFAULT_ENDPOINT_SERVICES = ("mgn", "ec2", "s3", "sns", "states", "ssm", "ssmmessages", "ec2messages", "sts")
 
 # The S3 interface endpoint is reached by name (--s3-endpoint); private DNS stays off because the
 # VPC's own S3 traffic uses the gateway endpoint (the template does the same).

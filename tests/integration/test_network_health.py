@@ -174,6 +174,19 @@ SWITCHES: list[tuple[str, Switch, Switch, str]] = [
         lambda s: s.vpc.restore_endpoint(s.ec2, "mgn"),
         "endpoint.mgn",
     ),
+    # What post-launch actions need: the SSM agent's channels, each failing its own check.
+    (
+        "ssmmessages endpoint deleted",
+        lambda s: s.vpc.delete_endpoint(s.ec2, "ssmmessages"),
+        lambda s: s.vpc.restore_endpoint(s.ec2, "ssmmessages"),
+        "endpoint.ssmmessages",
+    ),
+    (
+        "ec2messages private dns off",
+        lambda s: s.vpc.disable_private_dns(s.ec2, "ec2messages"),
+        lambda s: s.vpc.enable_private_dns(s.ec2, "ec2messages"),
+        "private-dns.ec2messages",
+    ),
     (
         "s3 gateway deleted",
         lambda s: s.vpc.delete_endpoint(s.ec2, "s3", gateway=True),

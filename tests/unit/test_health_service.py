@@ -335,7 +335,16 @@ def test_settings_build_expectations() -> None:
     expectations = settings.expectations()
     assert expectations.on_prem_cidrs == ("192.168.0.0/16", "10.20.0.0/16")  # normalized
     assert expectations.dns_client_cidrs == expectations.on_prem_cidrs
-    assert expectations.interface_services == ("mgn", "ec2", "s3", "sns", "states", "ssm")
+    assert expectations.interface_services == (
+        "mgn",
+        "ec2",
+        "s3",
+        "sns",
+        "states",
+        "ssm",
+        "ssmmessages",
+        "ec2messages",
+    )
     assert settings.deadline_seconds == 20.0 and settings.probe_timeout_seconds == 2.0
 
 

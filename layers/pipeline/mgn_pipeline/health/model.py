@@ -80,7 +80,16 @@ class NetworkExpectations:
     replication_security_group_ids: tuple[str, ...]
     on_prem_cidrs: tuple[str, ...]
     on_prem_dns_cidrs: tuple[str, ...] = ()
-    interface_services: tuple[str, ...] = ("mgn", "ec2", "s3", "sns", "states", "ssm")
+    interface_services: tuple[str, ...] = (
+        "mgn",
+        "ec2",
+        "s3",
+        "sns",
+        "states",
+        "ssm",
+        "ssmmessages",  # post-launch actions: the SSM agent on launched instances
+        "ec2messages",
+    )
     services_without_private_dns: frozenset[str] = frozenset({"s3"})
     min_availability_zones: int = 2
 

@@ -41,7 +41,7 @@ class NetworkHealthSettings(MgnPaceFields, OriginFields):
     on_prem_dns_cidrs: CidrList = Field(alias="HEALTH_ON_PREM_DNS_CIDRS", default_factory=list)
     interface_services: CommaList = Field(
         alias="HEALTH_INTERFACE_SERVICES",
-        default_factory=lambda: ["mgn", "ec2", "s3", "sns", "states", "ssm"],
+        default_factory=lambda: list(NetworkExpectations.__dataclass_fields__["interface_services"].default),
     )
     probe_timeout_seconds: float = Field(alias="HEALTH_PROBE_TIMEOUT_SECONDS", default=2.0, gt=0, le=10)
     # Under the function's timeout, leaving time to store the report and notify.
