@@ -15,6 +15,19 @@ class Status(StrEnum):
     FAIL = "FAIL"
 
 
+# The interface endpoints a closed network needs (the template creates them).
+DEFAULT_INTERFACE_SERVICES: tuple[str, ...] = (
+    "mgn",
+    "ec2",
+    "s3",
+    "sns",
+    "states",
+    "ssm",
+    "ssmmessages",  # post-launch actions: the SSM agent on launched instances
+    "ec2messages",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     """One check's verdict. ``evidence`` is what was seen (ids, rules, addresses, timings), ``fix``
@@ -80,16 +93,7 @@ class NetworkExpectations:
     replication_security_group_ids: tuple[str, ...]
     on_prem_cidrs: tuple[str, ...]
     on_prem_dns_cidrs: tuple[str, ...] = ()
-    interface_services: tuple[str, ...] = (
-        "mgn",
-        "ec2",
-        "s3",
-        "sns",
-        "states",
-        "ssm",
-        "ssmmessages",  # post-launch actions: the SSM agent on launched instances
-        "ec2messages",
-    )
+    interface_services: tuple[str, ...] = DEFAULT_INTERFACE_SERVICES
     services_without_private_dns: frozenset[str] = frozenset({"s3"})
     min_availability_zones: int = 2
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from mgn_pipeline.health.model import NetworkExpectations
+from mgn_pipeline.health.model import DEFAULT_INTERFACE_SERVICES, NetworkExpectations
 from mgn_pipeline.shared.settings import CommaList, MgnPaceFields, OriginFields, load_settings
 
 
@@ -41,7 +41,7 @@ class NetworkHealthSettings(MgnPaceFields, OriginFields):
     on_prem_dns_cidrs: CidrList = Field(alias="HEALTH_ON_PREM_DNS_CIDRS", default_factory=list)
     interface_services: CommaList = Field(
         alias="HEALTH_INTERFACE_SERVICES",
-        default_factory=lambda: list(NetworkExpectations.__dataclass_fields__["interface_services"].default),
+        default_factory=lambda: list(DEFAULT_INTERFACE_SERVICES),
     )
     probe_timeout_seconds: float = Field(alias="HEALTH_PROBE_TIMEOUT_SECONDS", default=2.0, gt=0, le=10)
     # Under the function's timeout, leaving time to store the report and notify.
