@@ -9,13 +9,12 @@ events per entry, not per call, so the entries of each ``events:PutEvents`` are 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-import boto3
-import botocore.handlers
+from localcloud.hooks import Hook, botocore_hooks
 
 _EVENT = "before-call.*.*"
 # Request parameters as the caller gave them (before serialization): the entries of a PutEvents.
@@ -57,25 +56,9 @@ class CallCounter:
 
     @contextmanager
     def installed(self) -> Iterator[CallCounter]:
-        entries: list[tuple[str, Callable[..., None]]] = [
-            (_EVENT, self._count),
-            (_PUT_EVENTS, self._count_entries),
-        ]
-        for entry in entries:
-            botocore.handlers.BUILTIN_HANDLERS.insert(0, entry)
-        # boto3's default session may predate the handler list entry (it copies the list when made).
-        default = boto3.DEFAULT_SESSION
-        if default is not None:
-            for event, handler in entries:
-                default.events.register_first(event, handler, unique_id=f"localcloud-call-counter {event}")
-        try:
+        hooks: list[Hook] = [(_EVENT, self._count), (_PUT_EVENTS, self._count_entries)]
+        with botocore_hooks(hooks, name="localcloud-call-counter", first=True):
             yield self
-        finally:
-            for entry in entries:
-                botocore.handlers.BUILTIN_HANDLERS.remove(entry)
-            if default is not None:
-                for event, handler in entries:
-                    default.events.unregister(event, handler, unique_id=f"localcloud-call-counter {event}")
 
     @contextmanager
     def not_counting(self) -> Iterator[None]:

@@ -18,8 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-import boto3
-import botocore.handlers
+from localcloud.hooks import botocore_hooks
 
 _EVENT = "after-call.*.*"
 _READS = ("Describe", "Get", "List", "Query", "Scan", "BatchGet")
@@ -81,14 +80,5 @@ class InvocationCrashes:
 
     @contextmanager
     def installed(self) -> Iterator[InvocationCrashes]:
-        entry = (_EVENT, self._after_call)
-        botocore.handlers.BUILTIN_HANDLERS.insert(0, entry)
-        default = boto3.DEFAULT_SESSION
-        if default is not None:
-            default.events.register_first(_EVENT, self._after_call, unique_id="localcloud-crashes")
-        try:
+        with botocore_hooks([(_EVENT, self._after_call)], name="localcloud-crashes", first=True):
             yield self
-        finally:
-            botocore.handlers.BUILTIN_HANDLERS.remove(entry)
-            if default is not None:
-                default.events.unregister(_EVENT, self._after_call, unique_id="localcloud-crashes")

@@ -26,8 +26,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-import botocore.handlers
+from localcloud.hooks import botocore_hooks
 
 _BEFORE = "before-parameter-build.dynamodb.*"
 _AFTER = "after-call.dynamodb.*"
@@ -127,18 +126,5 @@ class InvocationRaces:
 
     @contextmanager
     def installed(self) -> Iterator[InvocationRaces]:
-        entries = [(_BEFORE, self._before), (_AFTER, self._after)]
-        for entry in entries:
-            botocore.handlers.BUILTIN_HANDLERS.append(entry)
-        default = boto3.DEFAULT_SESSION
-        if default is not None:
-            default.events.register(_BEFORE, self._before, unique_id="localcloud-races-before")
-            default.events.register(_AFTER, self._after, unique_id="localcloud-races-after")
-        try:
+        with botocore_hooks([(_BEFORE, self._before), (_AFTER, self._after)], name="localcloud-races"):
             yield self
-        finally:
-            for entry in entries:
-                botocore.handlers.BUILTIN_HANDLERS.remove(entry)
-            if default is not None:
-                default.events.unregister(_BEFORE, self._before, unique_id="localcloud-races-before")
-                default.events.unregister(_AFTER, self._after, unique_id="localcloud-races-after")

@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from localcloud.gate import CutoverCloud, cutover_cloud
+from mgn_pipeline.cutover.tasks import TASKS, TOKEN_TASKS
 from tests.conftest import load_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:No application metrics")]
@@ -421,24 +422,13 @@ def test_hostile_health_requests_are_refused_and_none_runs_a_check(env: CutoverC
 # ---------------------------------------------------------------- the cutover gate's tasks
 
 
-TOKEN_TASKS = ("wait-ready", "request-approval", "start-cutover")
-OTHER_TASKS = (
-    "precheck",
-    "record-rejection",
-    "recheck",
-    "withdraw-approval",
-    "verify",
-    "finalize",
-    "archive",
-    "rollback",
-    "record-blocked",
-    "record-failure",
-)
+TOKEN_TASK_NAMES = tuple(sorted(TOKEN_TASKS))
+ALL_TASKS = tuple(sorted(TASKS))
 
 
 @st.composite
 def task_case(draw: st.DrawFn, server_ids: list[str]) -> Case:
-    task = draw(st.sampled_from(TOKEN_TASKS + OTHER_TASKS))
+    task = draw(st.sampled_from(ALL_TASKS))
     payload: dict[str, Any] = {
         "task": task,
         "serverId": draw(st.sampled_from(server_ids)),
@@ -460,9 +450,7 @@ def task_case(draw: st.DrawFn, server_ids: list[str]) -> Case:
         )
     )
     if breakage == "unknown task":
-        payload["task"] = draw(
-            st.one_of(HOSTILE_TEXT, WRONG_TYPES).filter(lambda t: t not in TOKEN_TASKS + OTHER_TASKS)
-        )
+        payload["task"] = draw(st.one_of(HOSTILE_TEXT, WRONG_TYPES).filter(lambda t: t not in ALL_TASKS))
     elif breakage == "wrong type":
         key = draw(st.sampled_from(["task", "serverId", "attempt"]))
         payload[key] = draw(
@@ -489,7 +477,7 @@ def task_case(draw: st.DrawFn, server_ids: list[str]) -> Case:
             st.one_of(st.integers(max_value=0), st.integers(min_value=2, max_value=10**12))
         )
     elif breakage == "token task without a token":
-        payload["task"] = draw(st.sampled_from(TOKEN_TASKS))
+        payload["task"] = draw(st.sampled_from(TOKEN_TASK_NAMES))
         payload["token"] = draw(st.sampled_from(["", None]))
     else:
         payload["task"] = "start-cutover"

@@ -3,14 +3,15 @@ for that stage."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from mgn_pipeline.cutover.service import CutoverGate
 from mgn_pipeline.shared.errors import InvalidEventError
-from mgn_pipeline.shared.events import shown
+from mgn_pipeline.shared.events import is_server_id, shown
 
+# The tasks the state machine runs with .waitForTaskToken.
+TOKEN_TASKS = frozenset({"wait-ready", "request-approval", "start-cutover"})
 TASKS = frozenset(
     {
         "precheck",
@@ -30,10 +31,6 @@ TASKS = frozenset(
 )
 
 
-# MGN's source server ids; anything else would reach MGN's request validation, or a record key.
-_SERVER_ID = re.compile(r"s-[0-9a-f]{17}")
-
-
 def run_task(gate: CutoverGate, event: Mapping[str, Any]) -> dict[str, Any]:
     task = event.get("task")
     server_id = event.get("serverId")
@@ -43,7 +40,7 @@ def run_task(gate: CutoverGate, event: Mapping[str, Any]) -> dict[str, Any]:
         isinstance(task, str)
         and task in TASKS
         and isinstance(server_id, str)
-        and _SERVER_ID.fullmatch(server_id)
+        and is_server_id(server_id)  # anything else would reach MGN's request validation
         and isinstance(attempt, int)
         and not isinstance(attempt, bool)
     ):
@@ -52,7 +49,7 @@ def run_task(gate: CutoverGate, event: Mapping[str, Any]) -> dict[str, Any]:
         )
     error = event.get("error") or {}
     token = str(event.get("token") or "")
-    if task in {"wait-ready", "request-approval", "start-cutover"} and not token:
+    if task in TOKEN_TASKS and not token:
         raise InvalidEventError(f"task {task} needs the task token")
     ready, approval, launch, done = gate.readiness, gate.approval, gate.launch, gate.completion
     match task:

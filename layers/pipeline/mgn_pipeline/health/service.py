@@ -39,7 +39,7 @@ from mgn_pipeline.shared.aws.audit import AuditRecord, AuditTrail
 from mgn_pipeline.shared.aws.notifier import Notifier
 from mgn_pipeline.shared.clock import utc_now
 from mgn_pipeline.shared.errors import InvalidEventError
-from mgn_pipeline.shared.events import EventOrigin, check_origin, shown
+from mgn_pipeline.shared.events import EventOrigin, check_origin, is_server_id, shown
 from mgn_pipeline.shared.observability import logger, metrics
 
 GATES = frozenset({"before-test", "before-cutover"})
@@ -93,22 +93,16 @@ def _check_context(context: Mapping[str, Any]) -> None:
     """What a request says about who asked and for which servers goes into the report, the audit
     trail and the notification: each is held to its shape, or the request is refused."""
     for key, value in context.items():
-        valid = _CONTEXT_SHAPES[key]
         if key == "serverIds":
-            ok = isinstance(value, list) and len(value) <= 1000 and all(map(_is_server_id, value))
+            ok = isinstance(value, list) and len(value) <= 1000 and all(map(is_server_id, value))
         else:
-            ok = isinstance(value, str) and bool(valid.fullmatch(value))
+            ok = isinstance(value, str) and bool(_CONTEXT_SHAPES[key].fullmatch(value))
         if not ok:
             raise InvalidHealthRequest(f"{key} {shown(value)} is not {_CONTEXT_MEANING[key]}")
 
 
-def _is_server_id(value: object) -> bool:
-    return isinstance(value, str) and bool(_CONTEXT_SHAPES["serverIds"].fullmatch(value))
-
-
 _CONTEXT_SHAPES = {
     "executionArn": re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[\w.:-]{1,160}"),
-    "serverIds": re.compile(r"s-[0-9a-f]{17}"),
     "waveId": re.compile(r"[\w.:/=+@ -]{1,128}"),
     "requestedBy": re.compile(r"[\w.:/=+@ -]{1,256}"),
 }

@@ -134,7 +134,15 @@ def throttle_writes(
     only what cannot wait is written: a server with no throttle, and what brings the throttles in
     force back within the budget.
     """
+    servers = list(servers)
+    exempt = sum(s.throttle_mbps for s in servers if s.exempt)
     current = {s.server_id: s.throttle_mbps for s in servers if not s.exempt}
+
+    def in_force(after: Mapping[str, int]) -> float:
+        return exempt + sum(
+            (budget.budget_mbps if mbps == 0 else mbps) for mbps in {**current, **after}.values()
+        )
+
     lowerings: list[tuple[str, int]] = []
     raises: list[tuple[str, int]] = []
     small_lowerings: list[tuple[str, int]] = []
@@ -152,14 +160,6 @@ def throttle_writes(
             small_lowerings.append((server_id, want))
         else:
             small_raises.append((server_id, want))
-
-    def in_force(after: Mapping[str, int]) -> float:
-        exempt = sum(s.throttle_mbps for s in servers_list if s.exempt)
-        return exempt + sum(
-            (budget.budget_mbps if mbps == 0 else mbps) for mbps in {**current, **after}.values()
-        )
-
-    servers_list = list(servers)
     if not rebalance:
         forced = [(sid, want) for sid, want in lowerings if current[sid] == 0]
         if in_force(dict(forced)) > budget.budget_mbps:

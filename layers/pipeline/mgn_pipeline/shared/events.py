@@ -223,6 +223,11 @@ def check_origin(event_id: str, what: str, account: Any, region: Any, origin: Ev
         )
 
 
+def is_server_id(value: Any) -> bool:
+    """Whether ``value`` is an MGN source server id (the service model's pattern)."""
+    return isinstance(value, str) and _SERVER_ID.match(value) is not None
+
+
 def label(event_id: str) -> str:
     """The event id as logged: as is when short and printable (MGN's are UUIDs), else quoted."""
     return event_id if len(event_id) <= 80 and event_id.isprintable() else shown(event_id)
