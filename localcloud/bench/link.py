@@ -15,9 +15,11 @@ reconciles, which should be none), and how good each wave's ETA was.
 
 from __future__ import annotations
 
+import io
+import os
 import random
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,14 +29,16 @@ from moto import mock_aws
 
 from localcloud.clock import SimClock
 from localcloud.mgn import MgnEmulator, Timings
-from mgn_pipeline.replication.bandwidth import (
-    LinkBudget,
-    LinkServer,
-    plan_throttles,
-    project_ready,
-    rebalance_due,
-    throttle_writes,
-)
+from mgn_pipeline.replication.bandwidth import LinkBudget
+from mgn_pipeline.replication.link_keeper import DEFAULT_WINDOW_TAG_KEY, LinkKeeper, LinkTags
+from mgn_pipeline.replication.link_store import LinkState, LinkStore
+from mgn_pipeline.shared.aws.audit import AuditTrail
+from mgn_pipeline.shared.aws.mgn import MgnGateway
+from mgn_pipeline.shared.aws.notifier import Notifier
+from mgn_pipeline.shared.observability import logger, metrics
+from mgn_pipeline.shared.scope import Scope
+from mgn_pipeline.shared.server import SourceServer
+from mgn_pipeline.shared.trigger import RECONCILER
 
 GB = 1_000_000_000
 STRATEGIES = ("default", "equal", "budget")
@@ -96,10 +100,33 @@ def _account(clock: SimClock) -> Iterator[MgnEmulator]:
             yield emulator
 
 
+@contextmanager
+def _pipeline_quiet() -> Iterator[None]:
+    """The keeper's log line and metrics of every reconcile stay out of the benchmark's output
+    (thousands of reconciles); warnings and errors still show."""
+    saved = {key: os.environ.get(key) for key in _QUIET}
+    level = logger.log_level
+    os.environ.update(_QUIET)
+    logger.setLevel("WARNING")
+    try:
+        with redirect_stdout(io.StringIO()):  # per-wave ETA metrics print their EMF at once
+            yield
+    finally:
+        logger.setLevel(level)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_QUIET = {"POWERTOOLS_METRICS_NAMESPACE": "MgnPipeline"}
+
+
 def run_link_wave(strategy: str, wave: LinkWave) -> dict[str, Any]:
     """One wave under ``strategy``; returns its figures."""
     clock = SimClock()
-    with _account(clock) as emulator:
+    with _pipeline_quiet(), _account(clock) as emulator:
         emulator.adjust_quotas(max_replicating_servers=max(150, wave.servers))
         link = emulator.connect_link(wave.link_mbps)
         client = boto3.client("mgn", region_name="us-east-1")
@@ -121,34 +148,33 @@ def run_link_wave(strategy: str, wave: LinkWave) -> dict[str, Any]:
         for n, size in enumerate(wave.disk_sizes()):
             sid = emulator.register_agent(
                 f"app-{n:04d}",
-                {"wave": f"w{n % wave.waves + 1}"},
+                {
+                    "wave": f"w{n % wave.waves + 1}",
+                    DEFAULT_WINDOW_TAG_KEY: windows[n % wave.waves].strftime("%Y-%m-%dT%H:%M:%SZ"),
+                },
                 disks=[{"deviceName": "/dev/sda", "bytes": size}],
             )
             ids.append(sid)
             wave_of[sid] = n % wave.waves
-        # What the planner last wrote (or read after a hand edit).
-        throttles = dict.fromkeys(ids, budget.min_mbps if strategy == "budget" else 0)
         if strategy == "equal":
             share = max(1, wave.budget_mbps // wave.servers)
             for sid in ids:
                 client.update_replication_configuration(sourceServerID=sid, bandwidthThrottling=share)
-                throttles[sid] = share
         outcomes = [WaveOutcome(window) for window in windows]
         writes = quiet_writes = reconciles = 0
         hand_edit_at = start + timedelta(hours=6)
         hand_edited: str | None = None
         repaired_after_s: float | None = None
-        last: dict[str, tuple[datetime, int, int]] = {}  # at the last look: when, bytes copied, throttle
-        copying_before: dict[str, bool] = {}
         cut: set[str] = set()
-        last_rebalance: datetime | None = None
+        keeper = _keeper(clock, client, budget) if strategy == "budget" else None
         used_samples: list[float] = []
         limit = start + timedelta(days=60)
         while clock.now() < limit:
             clock.advance(wave.reconcile_every_s)
             reconciles += 1
             now = clock.now()
-            servers = _describe(client)
+            items = _describe_items(client)
+            servers = _progress(items)
             copying = {sid: s for sid, s in servers.items() if s["state"] in ("INITIATING", "INITIAL_SYNC")}
             if copying:
                 used_samples.append(link.used_mbps)
@@ -157,10 +183,6 @@ def run_link_wave(strategy: str, wave: LinkWave) -> dict[str, Any]:
                 client.update_replication_configuration(
                     sourceServerID=hand_edited, bandwidthThrottling=HAND_EDIT_MBPS
                 )
-                # CloudTrail tells the pipeline of someone else's write: it reads the configuration.
-                throttles[hand_edited] = client.get_replication_configuration(sourceServerID=hand_edited)[
-                    "bandwidthThrottling"
-                ]
                 hand_edit_at = now
             for n, outcome in enumerate(outcomes):
                 members = [sid for sid in ids if wave_of[sid] == n]
@@ -176,43 +198,32 @@ def run_link_wave(strategy: str, wave: LinkWave) -> dict[str, Any]:
                     cut.add(sid)
             if strategy != "budget":
                 continue
-            link_servers = [
-                LinkServer(
-                    sid,
-                    copying=sid in copying,
-                    bytes_left=servers[sid]["left"],
-                    throttle_mbps=throttles[sid],
-                    window=windows[wave_of[sid]],
-                )
-                for sid in ids
-                if sid not in cut
-            ]
-            if reconciles % 12 == 0 and now - start >= timedelta(hours=1):
-                _predict(outcomes, link_servers, wave_of, budget, now, _efficiency(servers, last, now))
-            due = rebalance_due(copying_before, link_servers, last_rebalance, now)
-            if due:
-                last_rebalance = now
-            copying_before = {s.server_id: s.copying for s in link_servers}
-            plan = plan_throttles(link_servers, budget, now)
-            changes = throttle_writes(link_servers, plan, budget, rebalance=due or hand_edit_at == now)
-            for sid, mbps in changes:
-                client.update_replication_configuration(sourceServerID=sid, bandwidthThrottling=mbps)
-                throttles[sid] = mbps
-            if (
-                hand_edited is not None
-                and repaired_after_s is None
-                and throttles[hand_edited] != HAND_EDIT_MBPS
-            ):
-                repaired_after_s = (now - hand_edit_at).total_seconds()
-            for sid, s in servers.items():
-                last[sid] = (now, s["copied"], throttles[sid])
-            writes += len(changes)
-            # A quiet reconcile: no server started or stopped copying, no rebalance due, no edit seen.
-            quiet_writes += 0 if due or hand_edit_at == now else len(changes)
-            if (
-                sum(budget.budget_mbps if throttles[s] == 0 else throttles[s] for s in ids if s not in cut)
-                > budget.budget_mbps
-            ):
+            assert keeper is not None  # noqa: S101 - built for the budget strategy
+            seen = [SourceServer.from_api(item) for item in items if item["sourceServerID"] not in cut]
+            if hand_edited is not None and hand_edit_at == now:
+                # The guard that CloudTrail's event of the edit wakes (SettingsEnforcer) asks the
+                # keeper which throttle the server should have, and puts it back.
+                edited = next(s for s in seen if s.server_id == hand_edited)
+                planned = keeper.desired_throttle(edited, HAND_EDIT_MBPS)
+                if planned is not None and planned != HAND_EDIT_MBPS:
+                    client.update_replication_configuration(
+                        sourceServerID=hand_edited, bandwidthThrottling=planned
+                    )
+                    repaired_after_s = (now - hand_edit_at).total_seconds()
+            done = keeper.run_pass(RECONCILER, seen)
+            metrics.clear_metrics()  # a Lambda flushes them at the end of each invocation
+            writes += len(done.writes)
+            # A quiet reconcile: no server started or stopped copying, no re-plan due.
+            quiet_writes += 0 if done.rebalanced else len(done.writes)
+            state = done.state
+            if now - start >= timedelta(hours=1) and state.eta_at == now.isoformat():
+                _predict(outcomes, state, now)
+            in_force = sum(
+                budget.budget_mbps if state.throttles.get(s, 0) == 0 else state.throttles[s]
+                for s in ids
+                if s not in cut
+            )
+            if in_force > budget.budget_mbps:
                 raise AssertionError(f"throttles in force exceed the budget at {now}")
         peak = _peak(link.samples, clock.now())
         last_ready = max((o.ready_at for o in outcomes if o.ready_at is not None), default=None)
@@ -260,55 +271,72 @@ def _peak(samples: list[Any], end: datetime) -> float:
     return max(lasting, default=0.0)
 
 
-def _describe(client: Any) -> dict[str, dict[str, Any]]:
+def _describe_items(client: Any) -> list[dict[str, Any]]:
+    return [
+        item
+        for page in client.get_paginator("describe_source_servers").paginate(
+            filters={}, PaginationConfig={"PageSize": 200}
+        )
+        for item in page["items"]
+    ]
+
+
+def _progress(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for page in client.get_paginator("describe_source_servers").paginate(
-        filters={}, PaginationConfig={"PageSize": 200}
-    ):
-        for item in page["items"]:
-            info = item["dataReplicationInfo"]
-            disks = info.get("replicatedDisks") or []
-            total = sum(d["totalStorageBytes"] for d in disks)
-            copied = sum(d["replicatedStorageBytes"] for d in disks)
-            out[item["sourceServerID"]] = {
-                "state": info["dataReplicationState"],
-                "left": total - copied,
-                "copied": copied,
-                "ready": item["lifeCycle"]["state"] != "NOT_READY",
-            }
+    for item in items:
+        info = item["dataReplicationInfo"]
+        disks = info.get("replicatedDisks") or []
+        total = sum(d["totalStorageBytes"] for d in disks)
+        copied = sum(d["replicatedStorageBytes"] for d in disks)
+        out[item["sourceServerID"]] = {
+            "state": info["dataReplicationState"],
+            "left": total - copied,
+            "copied": copied,
+            "ready": item["lifeCycle"]["state"] != "NOT_READY",
+        }
     return out
 
 
-def _efficiency(
-    servers: dict[str, dict[str, Any]],
-    last: dict[str, tuple[datetime, int, int]],
-    now: datetime,
-) -> float:
-    """What the copying servers got since the last look, against what their throttles then allowed."""
-    got = allowed = 0.0
-    for sid, s in servers.items():
-        if sid in last and s["state"] == "INITIAL_SYNC" and last[sid][2] > 0:
-            then, copied, throttle = last[sid]
-            seconds = (now - then).total_seconds()
-            got += s["copied"] - copied
-            allowed += throttle * 1_000_000 / 8 * seconds
-    return min(1.0, got / allowed) if allowed > 0 else 1.0
+def _keeper(clock: SimClock, mgn: Any, budget: LinkBudget) -> LinkKeeper:
+    """The pipeline's keeper on this account: its link record in a servers table, its audit trail."""
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="servers",
+        KeySchema=[{"AttributeName": "serverId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "serverId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.create_table(
+        TableName="audit",
+        KeySchema=[
+            {"AttributeName": "subject", "KeyType": "HASH"},
+            {"AttributeName": "recordId", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "subject", "AttributeType": "S"},
+            {"AttributeName": "recordId", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sns = boto3.client("sns", region_name="us-east-1")
+    topic = sns.create_topic(Name="pipeline")["TopicArn"]
+    return LinkKeeper(
+        gateway=MgnGateway(mgn),
+        store=LinkStore(dynamodb, "servers"),
+        budget=budget,
+        tags=LinkTags(),
+        scope=Scope(None, None),
+        audit=AuditTrail(dynamodb, "audit", wave_of=lambda _sid: "w"),
+        notifier=lambda: Notifier(sns, topic),
+        wave_of=lambda server: server.tags.get("wave", "unassigned"),
+        now=clock.now,
+    )
 
 
-def _predict(
-    outcomes: list[WaveOutcome],
-    link_servers: list[LinkServer],
-    wave_of: dict[str, int],
-    budget: LinkBudget,
-    now: datetime,
-    efficiency: float,
-) -> None:
-    """Each unfinished wave's ETA: the plan replayed forward (``project_ready``), its last server."""
-    ready = project_ready(link_servers, budget, now, efficiency=efficiency)
+def _predict(outcomes: list[WaveOutcome], state: LinkState, now: datetime) -> None:
+    """Each unfinished wave's ETA, as the keeper projected it (its link record)."""
     for n, outcome in enumerate(outcomes):
-        if outcome.ready_at is not None:
+        projected = state.waves.get(f"w{n + 1}")
+        if outcome.ready_at is not None or projected is None or projected.eta is None:
             continue
-        members = [ready.get(s.server_id, now) for s in link_servers if wave_of[s.server_id] == n]
-        if members and all(when is not None for when in members):
-            finish = max(when for when in members if when is not None)
-            outcome.predictions.append((now, (finish - now).total_seconds()))
+        outcome.predictions.append((now, (datetime.fromisoformat(projected.eta) - now).total_seconds()))

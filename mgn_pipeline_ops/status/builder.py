@@ -19,6 +19,7 @@ from mgn_pipeline.cutover.model import GateStatus
 from mgn_pipeline.cutover.store import GateRecord, record_from_item
 from mgn_pipeline.launches.model import QueueItem
 from mgn_pipeline.launches.queue import item_from_dynamodb
+from mgn_pipeline.replication.link_store import LinkState, LinkStore
 from mgn_pipeline.shared.aws.audit import AuditTrail
 from mgn_pipeline.shared.aws.dynamodb import batch_get
 from mgn_pipeline.shared.server import SourceServer, duration_seconds
@@ -108,6 +109,11 @@ class StatusSources:
             found = pool.map(lambda sid: trail.recent(sid, self._audit_limit), server_ids)
             return dict(zip(server_ids, found, strict=True))
 
+    def link(self) -> LinkState | None:
+        """The link budget's record (throttles, ETAs), None when the stack keeps no budget."""
+        state = LinkStore(self._dynamodb, self._tables.servers).load()
+        return state if state.version else None
+
     def _batch_get(
         self, table: str, server_ids: Sequence[str], fields: Sequence[str] = ()
     ) -> dict[str, dict[str, Any]]:
@@ -131,6 +137,7 @@ def collect_status(
     gates = sources.gates(ids)
     queue = sources.launch_queue(ids)
     audit = sources.recent_audit(ids)
+    link = sources.link()
     statuses = [
         server_status(
             server,
@@ -141,11 +148,12 @@ def collect_status(
             audit.get(server.server_id, []),
             now,
             stuck_after,
+            link=link,
         )
         for server in chosen
     ]
     statuses.sort(key=lambda s: (s.wave, s.hostname or s.server_id, s.server_id))
-    return StatusReport(now.isoformat(), tuple(statuses), tuple(wave_progress(statuses)))
+    return StatusReport(now.isoformat(), tuple(statuses), tuple(wave_progress(statuses, link)))
 
 
 def server_wave(server: SourceServer, registry_item: Mapping[str, str]) -> str:
@@ -165,6 +173,8 @@ def server_status(
     audit_newest_first: Iterable[Mapping[str, Any]],
     now: datetime,
     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
+    *,
+    link: LinkState | None = None,
 ) -> ServerStatus:
     """One server's line of the report. Pure."""
     item = registry_item or {}
@@ -201,11 +211,13 @@ def server_status(
         last_error=error,
         gate=_gate_view(gate),
         test_launch=_queue_view(queue),
+        link=_link_view(server, link),
     )
 
 
-def wave_progress(statuses: Iterable[ServerStatus]) -> list[WaveProgress]:
-    """Per wave: how many servers at each step, how many done, who needs a person, who is stuck. Pure."""
+def wave_progress(statuses: Iterable[ServerStatus], link: LinkState | None = None) -> list[WaveProgress]:
+    """Per wave: how many servers at each step, how many done, who needs a person, who is stuck,
+    and with a link budget when its replication is expected ready. Pure."""
     by_wave: dict[str, list[ServerStatus]] = defaultdict(list)
     for status in statuses:
         by_wave[status.wave].append(status)
@@ -221,6 +233,7 @@ def wave_progress(statuses: Iterable[ServerStatus]) -> list[WaveProgress]:
                 needs_person={s.server_id: _what(s.wait) for s in members if s.needs_person},
                 stuck={s.server_id: f"{_what(s.wait)} (since {_since(s.wait)})" for s in members if s.stuck},
                 left_alone=sum(s.left_alone for s in members),
+                replication_eta=_wave_eta_view(link, wave),
             )
         )
     return progress
@@ -280,4 +293,30 @@ def _queue_view(item: QueueItem | None) -> dict[str, Any] | None:
         "instanceId": item.instance_id,
         "reasons": list(item.reasons),
         "updatedAt": item.updated_at or None,
+    }
+
+
+def _link_view(server: SourceServer, link: LinkState | None) -> dict[str, Any] | None:
+    if link is None or server.server_id not in link.throttles:
+        return None
+    return {
+        "throttleMbps": link.throttles[server.server_id],
+        "bytesLeft": server.bytes_left,
+        "readyEta": link.server_eta.get(server.server_id),
+        "etaAt": link.eta_at,
+    }
+
+
+def _wave_eta_view(link: LinkState | None, wave: str) -> dict[str, Any] | None:
+    projected = link.waves.get(wave) if link is not None else None
+    if projected is None:
+        return None
+    return {
+        "eta": projected.eta,
+        "window": projected.window,
+        "late": projected.late,
+        "needMbps": projected.need_mbps,
+        "bytesLeft": projected.bytes_left,
+        "budgetMbps": link.budget_mbps if link else None,
+        "etaAt": link.eta_at if link else None,
     }

@@ -188,7 +188,13 @@ PROGRESS = frozenset(
 )
 # Actions that neither raise nor clear a problem (listed so the catalogue's tests see every action).
 NEUTRAL = frozenset(
-    {"test-outcome", "test-instance-cleanup-started", "replication-template-created", "wave-approval-decided"}
+    {
+        "test-outcome",
+        "test-instance-cleanup-started",
+        "replication-template-created",
+        "wave-approval-decided",
+        "replication-throttle-set",
+    }
 )
 
 # MGN's dataReplicationError codes (botocore: DataReplicationErrorString).
@@ -201,8 +207,9 @@ REPLICATION_ERRORS: Mapping[str, str] = {
     "AGENT_NOT_SEEN": "The agent stopped reporting. " + _AGENT + " " + _PATH,
     "SNAPSHOTS_FAILURE": "EBS snapshots of the staging disks fail: check the EBS KMS key policy "
     "(EbsKmsKeyArn) and EBS snapshot quotas.",
-    "NOT_CONVERGING": "Data changes faster than it replicates: raise the bandwidth throttling limit, "
-    "use a larger or dedicated replication server, or check the link's capacity.",
+    "NOT_CONVERGING": "Data changes faster than it replicates: raise the bandwidth throttling limit "
+    "(with a link budget: raise LinkBudgetMbps, or tag the server mgn-pipeline:bandwidth-exception=true "
+    "and set its throttle), use a larger or dedicated replication server, or check the link's capacity.",
     "UNSTABLE_NETWORK": "The link drops: " + _PATH,
     "FAILED_TO_CREATE_SECURITY_GROUP": "MGN could not create the replication security group: check "
     "ReplicationSecurityGroupIds and the MGN service role.",

@@ -68,6 +68,8 @@ class ServerStatus:
     last_error: LastError | None
     gate: dict[str, Any] | None = None
     test_launch: dict[str, Any] | None = None
+    # Its share of the link budget: throttle, bytes left, when it is expected ready to test.
+    link: dict[str, Any] | None = None
 
     @property
     def needs_person(self) -> bool:
@@ -94,6 +96,7 @@ class ServerStatus:
             "lastError": self.last_error.as_dict() if self.last_error else None,
             "gate": self.gate,
             "testLaunch": self.test_launch,
+            "link": self.link,
         }
 
 
@@ -108,6 +111,8 @@ class WaveProgress:
     stuck: dict[str, str] = field(default_factory=dict)
     # Disconnected, stopped or archived without a cutover: out of the pipeline's hands.
     left_alone: int = 0
+    # With a link budget: when the wave is expected ready to test, against its window.
+    replication_eta: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -129,6 +134,7 @@ class WaveProgress:
             "needsPerson": dict(self.needs_person),
             "stuck": dict(self.stuck),
             "leftAlone": self.left_alone,
+            "replicationEta": self.replication_eta,
         }
 
 

@@ -26,6 +26,7 @@ def render_table(report: StatusReport, now: datetime) -> str:
     for progress in report.waves:
         members = [s for s in report.servers if s.wave == progress.wave]
         lines.append(f"Wave {progress.wave}: {_summary(progress)}")
+        lines.extend(_replication_eta(progress, now))
         lines.append(_row([name for name, _ in _COLUMNS]))
         for status in members:
             lines.append(
@@ -54,6 +55,7 @@ def render_progress(report: StatusReport, now: datetime) -> str:
         lines.append("  no source servers match")
     for progress in report.waves:
         lines.append(f"Wave {progress.wave}: {_summary(progress)}")
+        lines.extend(_replication_eta(progress, now))
         steps = ", ".join(f"{step} {count}" for step, count in progress.by_step.items())
         lines.append(f"  steps: {steps}")
         lines.append(f"  needs a person: {len(progress.needs_person)}")
@@ -74,8 +76,39 @@ def _summary(progress: WaveProgress) -> str:
     return text + (", finished" if progress.finished else "")
 
 
+def _replication_eta(progress: WaveProgress, now: datetime) -> list[str]:
+    eta = progress.replication_eta
+    if not eta or not eta.get("bytesLeft"):
+        return []
+    text = f"  replication ready: {_ahead(eta.get('eta'), now)}, {eta['bytesLeft'] / 1e9:,.0f} GB left"
+    if eta.get("window"):
+        text += f"; window {_ahead(eta['window'], now)}"
+    if eta.get("late"):
+        need = eta.get("needMbps")
+        text += " [LATE" + (f": needs {need:g} Mbps" if need is not None else ": window passed") + "]"
+    return [text]
+
+
+def _ahead(iso: str | None, now: datetime) -> str:
+    """``2026-01-31 14:05 (in 2h 10m)``; "not within 90 days" when unknown."""
+    if not iso:
+        return "not within 90 days"
+    at = datetime.fromisoformat(iso)
+    return (
+        f"{at:%Y-%m-%d %H:%M} (in {_age(at - now)})"
+        if at > now
+        else f"{at:%Y-%m-%d %H:%M} ({_age(now - at)} ago)"
+    )
+
+
 def _details(status: ServerStatus, now: datetime) -> list[str]:
     lines: list[str] = []
+    link = status.link
+    if link and link.get("bytesLeft"):
+        lines.append(
+            f"    copying: {link['bytesLeft'] / 1e9:,.1f} GB left at {link['throttleMbps']} Mbps,"
+            f" ready {_ahead(link.get('readyEta'), now)}"
+        )
     if status.wait is not None:
         what = status.wait.what
         if status.wait.on_person and "person" not in what:

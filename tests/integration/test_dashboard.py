@@ -119,7 +119,11 @@ def wave() -> Iterator[Wave]:
     with (
         pytest.MonkeyPatch.context() as patch,
         stdout_to(sink),
-        cutover_cloud(timings=timings, parameters={"TestLaunchMaxAttempts": "2"}, schedules=True) as env,
+        cutover_cloud(
+            timings=timings,
+            parameters={"TestLaunchMaxAttempts": "2", "LinkBudgetMbps": "700"},
+            schedules=True,
+        ) as env,
     ):
         # Test instances answer on every port but the one app-e declares (no real sockets here).
         patch.setattr(SocketProber, "is_open", lambda _self, _host, port, _timeout: port != CLOSED_PORT)
@@ -128,7 +132,11 @@ def wave() -> Iterator[Wave]:
         ids = {
             name: env.mgn.register_agent(
                 name,
-                tags={"mgn-pipeline:app-ports": str(CLOSED_PORT)} if name == "app-e" else {},
+                tags={
+                    # The link budget's per-wave ETA on the dashboard needs a window to measure against.
+                    "mgn-pipeline:cutover-window": "2027-01-15T22:00:00Z",
+                    **({"mgn-pipeline:app-ports": str(CLOSED_PORT)} if name == "app-e" else {}),
+                },
                 replication_lag_seconds=lag,
             )
             for name, lag in LAGS.items()

@@ -3,7 +3,7 @@ further: a paced first sight of a thousand servers takes longer than one run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from mgn_pipeline.pipeline.advance import Advance, Pipeline
@@ -65,7 +65,7 @@ class FakePipeline:
         self.advanced.append(server.server_id)
         return Advance(server.server_id, PipelineStep.START_TEST, True, "recorded")
 
-    def finish_pass(self, trigger: Trigger) -> list[str]:
+    def finish_pass(self, trigger: Trigger, servers: Sequence[SourceServer]) -> list[str]:
         self.passes_finished += 1
         return ["asked wave w1"]
 

@@ -65,6 +65,9 @@ def test_missing_setting_names_the_variable(missing: str) -> None:
         ("NOTIFICATION_TOPIC_ARN", "arn:aws:sqs:us-east-1:111122223333:q"),
         ("LAUNCH_VIOLATION_MODE", "ignore"),
         ("REPLICATION_SECURITY_GROUP_IDS", " , "),
+        ("LINK_BUDGET_MBPS", "-70"),
+        ("LINK_BUDGET_MBPS", "70%"),
+        ("CUTOVER_WINDOW_TAG_KEY", "window!"),
     ],
 )
 def test_malformed_setting_is_refused(name: str, value: str) -> None:
@@ -78,3 +81,18 @@ def test_a_launch_queue_without_a_cutover_gate_is_refused_not_run_half_wired() -
     settings = load_settings(ReconcilerSettings, {**BASE, "LAUNCH_QUEUE_TABLE_NAME": "launch-queue"})
     with pytest.raises(SettingsError, match="CUTOVER_GATE_TABLE_NAME is not"):
         build_test_launch_actions(None, settings, gate=None)  # type: ignore[arg-type]  # refused before any client
+
+
+def test_a_link_budget_is_off_unless_set_and_then_floors_the_template() -> None:
+    assert load_settings(ReconcilerSettings, BASE).link_budget() is None
+    settings = load_settings(ReconcilerSettings, {**BASE, "LINK_BUDGET_MBPS": "700"})
+    budget = settings.link_budget()
+    assert budget is not None and budget.budget_mbps == 700
+    assert settings.link_tags().window_key == "mgn-pipeline:cutover-window"
+    policy = settings.replication_policy(template_throttle_mbps=budget.min_mbps)
+    assert policy.template_fields()["bandwidthThrottling"] == 1
+    assert [
+        d.name for d in policy.template_drift({**policy.template_fields(), "bandwidthThrottling": 0})
+    ] == ["bandwidthThrottling"]
+    # A server's own throttle is the plan's business, never the closed-network policy's.
+    assert policy.drift({**policy.template_fields(), "bandwidthThrottling": 0}) == []

@@ -26,7 +26,7 @@ from mgn_pipeline.jobs.health_gate import DynamoHealthStatus
 from mgn_pipeline.jobs.instances import Ec2Instances
 from mgn_pipeline.jobs.mgn_jobs import MgnJobs
 from mgn_pipeline.jobs.probe import SocketProber, TcpProber
-from mgn_pipeline.pipeline.advance import Pipeline, StepAction
+from mgn_pipeline.pipeline.advance import PassCheck, Pipeline, StepAction
 from mgn_pipeline.shared.aws.audit import AuditTrail
 from mgn_pipeline.shared.aws.clients import AWS_CONFIG, AwsClients
 from mgn_pipeline.shared.aws.launch_configurations import RememberedLaunchConfigurations
@@ -233,11 +233,12 @@ def _record_finalized(registry: ServerRegistry | None) -> Callable[[SourceServer
     return record
 
 
-def wave_checks(gate: CutoverGate | None) -> list[Callable[[Trigger], list[str]]]:
-    """The reconciler's account check that asks for approval per wave (none in per-server scope)."""
+def wave_checks(gate: CutoverGate | None) -> list[PassCheck]:
+    """The reconciler's check after its pass that asks for approval per wave (none in per-server scope)."""
     if gate is None or gate.waves is None:
         return []
-    return [gate.waves.ask_waves]
+    waves = gate.waves
+    return [lambda trigger, _servers: waves.ask_waves(trigger)]
 
 
 def _minutes(value: int) -> timedelta:

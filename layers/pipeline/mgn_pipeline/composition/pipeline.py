@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from mgn_pipeline.pipeline.advance import Pipeline, StepAction
 from mgn_pipeline.replication.enforcer import SettingsEnforcer
+from mgn_pipeline.replication.link_keeper import LinkKeeper
+from mgn_pipeline.replication.link_store import LinkStore
 from mgn_pipeline.shared.aws.audit import AuditTrail
 from mgn_pipeline.shared.aws.clients import AwsClients
 from mgn_pipeline.shared.aws.launch_configurations import RememberedLaunchConfigurations
@@ -16,6 +19,7 @@ from mgn_pipeline.shared.aws.mgn_waves import MgnWaves
 from mgn_pipeline.shared.aws.notifier import Notifier
 from mgn_pipeline.shared.aws.server_registry import ServerRegistry
 from mgn_pipeline.shared.clock import utc_now
+from mgn_pipeline.shared.server import SourceServer
 from mgn_pipeline.shared.steps import PipelineStep
 
 if TYPE_CHECKING:  # pydantic is loaded at invocation, not at import: see settings.py
@@ -38,16 +42,19 @@ def build_pipeline(
     # One registry for the invocation: the pipeline's record of a server also answers the audit
     # trail's wave lookups and the launch template id, without reading it again.
     registry = ServerRegistry(clients.dynamodb, settings.servers_table, wave=waves.wave_for)
+    audit = AuditTrail(clients.dynamodb, settings.audit_table, wave_of=registry.wave_of)
+    link = build_link_keeper(clients, settings, gateway=gateway, audit=audit, wave_of=waves.wave_for)
     enforcer = SettingsEnforcer(
         gateway=gateway,
         launch_configurations=RememberedLaunchConfigurations(gateway, registry),
         launch_templates=lambda: LaunchTemplates(clients.ec2),
-        policy=settings.replication_policy(),
+        policy=settings.replication_policy(template_throttle_mbps=link.budget.min_mbps if link else None),
         launch_policy=settings.launch_policy(),
         scope=settings.scope(),
-        audit=AuditTrail(clients.dynamodb, settings.audit_table, wave_of=registry.wave_of),
+        audit=audit,
         notifier=lambda: Notifier(clients.sns, settings.notification_topic_arn),
         now=utc_now,
+        throttle_plan=link.desired_throttle if link else None,
     )
     # Capabilities register the action of their step here as they land; a step without one is
     # recorded (so status shows where the server waits) and nothing else happens to the server.
@@ -78,9 +85,34 @@ def build_pipeline(
         step_guards=[enforcer.enforce_launch_template],
         account_checks=[enforcer.enforce_templates],
         # Approval per wave is asked after the reconciler's pass (nothing in per-server scope).
-        after_pass=wave_checks(gate),
+        after_pass=[*wave_checks(gate), *([link.keep] if link else [])],
         now=utc_now,
         guard_recheck=timedelta(minutes=settings.settings_recheck_minutes),
+    )
+
+
+def build_link_keeper(
+    clients: AwsClients,
+    settings: PipelineSettings,
+    *,
+    gateway: MgnGateway,
+    audit: AuditTrail,
+    wave_of: Callable[[SourceServer], str],
+) -> LinkKeeper | None:
+    """The link budget's keeper, when the stack sets one (``LinkBudgetMbps``); None otherwise."""
+    budget = settings.link_budget()
+    if budget is None:
+        return None
+    return LinkKeeper(
+        gateway=gateway,
+        store=LinkStore(clients.dynamodb, settings.servers_table),
+        budget=budget,
+        tags=settings.link_tags(),
+        scope=settings.scope(),
+        audit=audit,
+        notifier=lambda: Notifier(clients.sns, settings.notification_topic_arn),
+        wave_of=wave_of,
+        now=utc_now,
     )
 
 

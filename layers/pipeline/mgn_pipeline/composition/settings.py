@@ -11,7 +11,7 @@ from mgn_pipeline.cutover.config import CutoverConfig
 from mgn_pipeline.cutover.settings import CutoverFields
 from mgn_pipeline.launches.config import TestLaunchConfig
 from mgn_pipeline.launches.settings import TestLaunchFields
-from mgn_pipeline.replication.settings import LaunchPolicyFields, ReplicationFields, ScopeFields
+from mgn_pipeline.replication.settings import LaunchPolicyFields, LinkFields, ReplicationFields, ScopeFields
 from mgn_pipeline.shared.settings import OriginFields, RecordFields, TableName, load_settings
 
 
@@ -25,7 +25,7 @@ class LaunchingSettings(RecordFields, LaunchPolicyFields, TestLaunchFields, Cuto
         return self.test_launch_config(self.allowed_launch_subnet_ids)
 
 
-class PipelineSettings(LaunchingSettings, ReplicationFields, ScopeFields):
+class PipelineSettings(LaunchingSettings, ReplicationFields, ScopeFields, LinkFields):
     """What every function that advances servers needs: every capability's fields."""
 
 

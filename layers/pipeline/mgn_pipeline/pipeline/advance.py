@@ -23,6 +23,9 @@ from mgn_pipeline.shared.trigger import Trigger
 StepAction = Callable[[SourceServer, Trigger], str]
 # An account check keeps something account-wide right (e.g. replication templates).
 AccountCheck = Callable[[Trigger], list[str]]
+# A check after the reconciler's pass, given every server the pass read (asking a wave for
+# approval, keeping the link budget).
+PassCheck = Callable[[Trigger, Sequence[SourceServer]], list[str]]
 
 _IDLE_STEPS = {PipelineStep.NONE, PipelineStep.DONE}
 # The servers table's record of when the account checks last ran.
@@ -45,7 +48,7 @@ class Pipeline:
         guards: Sequence[StepAction] = (),
         step_guards: Sequence[StepAction] = (),
         account_checks: Sequence[AccountCheck] = (),
-        after_pass: Sequence[AccountCheck] = (),
+        after_pass: Sequence[PassCheck] = (),
         now: Callable[[], datetime] = utc_now,
         guard_recheck: timedelta = timedelta(0),
     ) -> None:
@@ -85,8 +88,8 @@ class Pipeline:
         logger.info("account checked", extra={"trigger": trigger.label, "outcomes": outcomes})
         return outcomes
 
-    def finish_pass(self, trigger: Trigger) -> list[str]:
-        outcomes = [outcome for check in self._after_pass for outcome in check(trigger)]
+    def finish_pass(self, trigger: Trigger, servers: Sequence[SourceServer]) -> list[str]:
+        outcomes = [outcome for check in self._after_pass for outcome in check(trigger, servers)]
         if outcomes:
             logger.info("pass finished", extra={"trigger": trigger.label, "outcomes": outcomes})
         return outcomes

@@ -24,6 +24,7 @@ from mgn_pipeline.pipeline.fleet_metrics import FleetTally, WaitingApprovals, pu
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.errors import PipelineError, ReconcileIncompleteError
 from mgn_pipeline.shared.observability import logger, metrics
+from mgn_pipeline.shared.server import SourceServer
 from mgn_pipeline.shared.trigger import RECONCILER, Trigger
 
 # Stop advancing servers with this much of the run left: what follows (logging, metrics) takes
@@ -67,6 +68,7 @@ def reconcile(
     # Templates first: a server installed during this run then starts from private settings.
     report.account = pipeline.check_account(trigger)
     fleet = FleetTally()
+    seen: list[SourceServer] = []
     for page in gateway.active_server_pages(page_size=page_size):
         if _out_of_time(seconds_left, report):
             break
@@ -75,6 +77,7 @@ def reconcile(
             if _out_of_time(seconds_left, report):
                 break
             report.servers_seen += 1
+            seen.append(server)
             try:
                 advance = pipeline.advance(server, trigger)
             except PipelineError as exc:
@@ -94,7 +97,7 @@ def reconcile(
         metrics.add_metric(name="ReconcileCutShort", unit=MetricUnit.Count, value=1)
     else:
         # After the pass, so account-wide decisions (asking a wave) see every server's fresh step.
-        report.account += pipeline.finish_pass(trigger)
+        report.account += pipeline.finish_pass(trigger, seen)
         report.fleet = publish_fleet_metrics(fleet, approvals).as_dict()
     metrics.add_metric(name="ServersReconciled", unit=MetricUnit.Count, value=report.servers_seen)
     metrics.add_metric(name="ReconcileFailures", unit=MetricUnit.Count, value=len(report.failures))

@@ -26,6 +26,9 @@ from mgn_pipeline.shared.scope import Scope
 from mgn_pipeline.shared.server import LifeCycleState, SourceServer
 from mgn_pipeline.shared.trigger import Trigger
 
+# The throttle the link budget planned for a server, given the one MGN has now (None: no plan).
+ThrottlePlan = Callable[[SourceServer, int], "int | None"]
+
 # MGN ignores replication settings of servers that no longer replicate; writing them is noise.
 _NOT_REPLICATING = {LifeCycleState.CUTOVER, LifeCycleState.DISCONNECTED, LifeCycleState.STOPPED}
 
@@ -51,8 +54,11 @@ class SettingsEnforcer:
         audit: AuditTrail,
         notifier: Callable[[], Notifier],
         now: Callable[[], datetime],
+        throttle_plan: ThrottlePlan | None = None,
     ) -> None:
+        """``throttle_plan``: with a link budget, the throttle each server should have (None: none)."""
         self._mgn = gateway
+        self._throttle_plan = throttle_plan
         self._launch_configurations = launch_configurations
         self._launch_templates = launch_templates
         self._policy = policy
@@ -84,6 +90,11 @@ class SettingsEnforcer:
     def _enforce_replication(self, server: SourceServer, trigger: Trigger) -> str:
         current = self._mgn.get_replication_configuration(server.server_id)
         drifts = self._policy.drift(current)
+        if self._throttle_plan is not None:
+            throttle = int(current.get("bandwidthThrottling") or 0)
+            planned = self._throttle_plan(server, throttle)
+            if planned is not None and planned != throttle:
+                drifts.append(FieldDrift("bandwidthThrottling", throttle, planned))
         if not drifts:
             return "replication settings compliant"
         fields = self._policy.update_fields(drifts)
@@ -193,15 +204,14 @@ class SettingsEnforcer:
         """Every replication template on policy, so servers installed from now on start compliant."""
         templates = self._mgn.replication_templates()
         if not templates:
-            fields = {**_NEW_TEMPLATE_DEFAULTS, **self._policy.desired_fields()}
-            fields["stagingAreaTags"] = dict(self._policy.staging_tags)
+            fields = {**_NEW_TEMPLATE_DEFAULTS, **self._policy.template_fields()}
             template_id = self._mgn.create_replication_template(fields)
             self._record_repair(f"template/{template_id}", "replication-template-created", trigger, [])
             return [f"template {template_id} created"]
         outcomes = []
         for template in templates:
             template_id = template["replicationConfigurationTemplateID"]
-            drifts = self._policy.drift(template)
+            drifts = self._policy.template_drift(template)
             if not drifts:
                 outcomes.append(f"template {template_id} compliant")
                 continue

@@ -31,6 +31,9 @@ class ReplicationPolicy:
     # Tags every staging resource must carry (others present are kept).
     staging_tags: Mapping[str, str] = field(default_factory=dict)
     use_fips_endpoint: bool | None = None
+    # With a link budget, the throttle new servers start with (the template's; 0 would let each
+    # new server take the whole link until the next reconcile plans it).
+    template_throttle_mbps: int | None = None
 
     # Not configurable: the closed network only works with these.
     data_plane_routing: str = "PRIVATE_IP"
@@ -63,6 +66,27 @@ class ReplicationPolicy:
         if missing:
             drifts.append(FieldDrift("stagingAreaTags", current_tags, {**current_tags, **self.staging_tags}))
         return drifts
+
+    def template_drift(self, current: Mapping[str, Any]) -> list[FieldDrift]:
+        """``drift``, and a replication template's throttle when a link budget sets one."""
+        drifts = self.drift(current)
+        if (
+            self.template_throttle_mbps is not None
+            and current.get("bandwidthThrottling") != self.template_throttle_mbps
+        ):
+            drifts.append(
+                FieldDrift(
+                    "bandwidthThrottling", current.get("bandwidthThrottling"), self.template_throttle_mbps
+                )
+            )
+        return drifts
+
+    def template_fields(self) -> dict[str, Any]:
+        """What a created template gets from the policy."""
+        fields = {**self.desired_fields(), "stagingAreaTags": dict(self.staging_tags)}
+        if self.template_throttle_mbps is not None:
+            fields["bandwidthThrottling"] = self.template_throttle_mbps
+        return fields
 
     @staticmethod
     def update_fields(drifts: list[FieldDrift]) -> dict[str, Any]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from mgn_pipeline.replication.bandwidth import LinkBudget
 from mgn_pipeline.replication.launch_policy import LaunchPolicy, LaunchViolationMode
+from mgn_pipeline.replication.link_keeper import DEFAULT_EXCEPTION_TAG_KEY, DEFAULT_WINDOW_TAG_KEY, LinkTags
 from mgn_pipeline.replication.policy import ReplicationPolicy
 from mgn_pipeline.shared.scope import Scope
 from mgn_pipeline.shared.settings import CommaList, JsonObject, OptionalStr, Settings
@@ -25,8 +27,9 @@ class ReplicationFields(Settings):
     # the API are caught at once by their CloudTrail event. 0 re-reads at every reconcile.
     settings_recheck_minutes: int = Field(alias="SETTINGS_RECHECK_MINUTES", default=60, ge=0, le=1440)
 
-    def replication_policy(self) -> ReplicationPolicy:
+    def replication_policy(self, template_throttle_mbps: int | None = None) -> ReplicationPolicy:
         return ReplicationPolicy(
+            template_throttle_mbps=template_throttle_mbps,
             staging_subnet_id=self.staging_subnet_id,
             security_group_ids=frozenset(self.replication_security_group_ids),
             associate_default_security_group=self.associate_default_security_group,
@@ -55,3 +58,28 @@ class ScopeFields(Settings):
 
     def scope(self) -> Scope:
         return Scope(self.scope_tag_key, self.scope_tag_value)
+
+
+# Tag keys: 1-128 characters of letters, digits, spaces and _ . : / = + - @ (MGN's and EC2's rule).
+_TAG_KEY = r"^[\w .:/=+\-@]{1,128}$"
+
+
+class LinkFields(Settings):
+    """One replication budget on the private link (0: MGN's default, no throttle), the tag that
+    gives a server its wave's cutover window, and the tag that keeps a person's throttle."""
+
+    link_budget_mbps: int = Field(alias="LINK_BUDGET_MBPS", default=0, ge=0, le=100_000)
+    cutover_window_tag_key: str = Field(
+        alias="CUTOVER_WINDOW_TAG_KEY", default=DEFAULT_WINDOW_TAG_KEY, pattern=_TAG_KEY
+    )
+    bandwidth_exception_tag_key: str = Field(
+        alias="BANDWIDTH_EXCEPTION_TAG_KEY", default=DEFAULT_EXCEPTION_TAG_KEY, pattern=_TAG_KEY
+    )
+
+    def link_budget(self) -> LinkBudget | None:
+        return LinkBudget(budget_mbps=self.link_budget_mbps) if self.link_budget_mbps else None
+
+    def link_tags(self) -> LinkTags:
+        return LinkTags(
+            window_key=self.cutover_window_tag_key, exception_key=self.bandwidth_exception_tag_key
+        )

@@ -58,6 +58,16 @@ class SourceServer:
     cutover_finalized: bool = False
     # MGN's application the server was added to (its wave is the application's), if any.
     application_id: str | None = None
+    # Its disks as dataReplicationInfo.replicatedDisks counts them: what there is, what has been
+    # copied, and the writes waiting to be sent (backlog).
+    total_bytes: int = 0
+    replicated_bytes: int = 0
+    backlogged_bytes: int = 0
+
+    @property
+    def bytes_left(self) -> int:
+        """What replication still has to send beyond the writes of the moment."""
+        return max(0, self.total_bytes - self.replicated_bytes) + self.backlogged_bytes
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> SourceServer:
@@ -80,6 +90,7 @@ class SourceServer:
         life_cycle = item.get("lifeCycle") or {}
         last_test = (life_cycle.get("lastTest") or {}).get("initiated") or {}
         last_cutover = life_cycle.get("lastCutover") or {}
+        disks = [d for d in replication_info.get("replicatedDisks") or [] if isinstance(d, Mapping)]
         source_properties = item.get("sourceProperties") or {}
         identification = source_properties.get("identificationHints") or {}
         return cls(
@@ -97,7 +108,14 @@ class SourceServer:
             last_cutover_job_id=(last_cutover.get("initiated") or {}).get("jobID"),
             cutover_finalized=bool((last_cutover.get("finalized") or {}).get("apiCallDateTime")),
             application_id=item.get("applicationID") or None,
+            total_bytes=_disk_sum(disks, "totalStorageBytes"),
+            replicated_bytes=_disk_sum(disks, "replicatedStorageBytes"),
+            backlogged_bytes=_disk_sum(disks, "backloggedStorageBytes"),
         )
+
+
+def _disk_sum(disks: list[Mapping[str, Any]], name: str) -> int:
+    return sum(int(d.get(name) or 0) for d in disks if isinstance(d.get(name) or 0, int))
 
 
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
