@@ -156,7 +156,7 @@ class LinkKeeper:
         metrics.add_metric(name="ThrottlesWritten", unit=MetricUnit.Count, value=len(written))
         metrics.add_metric(
             name="LinkThrottlesInForceMbps",
-            unit=MetricUnit.Count,
+            unit=MetricUnit.MegabitsPerSecond,
             value=sum(state.throttles.get(s.server_id, 0) for s in link_servers if s.copying),
         )
         logger.info(
