@@ -148,10 +148,14 @@ class MgnEmulator:
         """Call ``callback(event)`` for each event from now on; returns an unsubscribe function."""
         return self.backend.emitter.subscribe(callback)
 
-    def connect_link(self, capacity_mbps: float, change_rate_mbps: float = 0.0) -> Any:
-        """Servers replicate over one link of ``capacity_mbps`` from now on: their initial sync
-        copies their disks' bytes at the rate the link and their throttle give (``mgn/link.py``)."""
-        return self.backend.replication.connect_link(capacity_mbps, change_rate_mbps)
+    def connect_link(
+        self, capacity_mbps: float, change_rate_mbps: float = 0.0, source_cidr: str | None = None
+    ) -> Any:
+        """Servers replicate over a link of ``capacity_mbps`` from now on: their initial sync
+        copies their disks' bytes at the rate the link and their throttle give (``mgn/link.py``).
+        With ``source_cidr``, only servers whose source address is in it (a data centre's link);
+        without, every server no such link takes."""
+        return self.backend.replication.connect_link(capacity_mbps, change_rate_mbps, source_cidr)
 
     def register_agent(
         self,

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
+from ipaddress import IPv4Address, IPv4Network
 
 from localcloud.clock import SimClock
 from localcloud.mgn.events import EventEmitter
@@ -38,12 +39,24 @@ class ReplicationSimulator:
         self._quotas = quotas  # read on each use: the emulator may adjust them
         self._slot_holders: set[str] = set()
         self._waiting: deque[ServerRecord] = deque()
-        self.link: ReplicationLink | None = None  # set: initial syncs copy bytes over it
+        # Set: initial syncs copy bytes over them, each server over the link of its source network.
+        self._links: list[tuple[IPv4Network | None, ReplicationLink]] = []
 
-    def connect_link(self, capacity_mbps: float, change_rate_mbps: float = 0.0) -> ReplicationLink:
-        """Replicate over a link of ``capacity_mbps`` from now on (servers not yet syncing)."""
-        self.link = ReplicationLink(self._clock, capacity_mbps, self._finish_initial_sync, change_rate_mbps)
-        return self.link
+    def connect_link(
+        self, capacity_mbps: float, change_rate_mbps: float = 0.0, source_cidr: str | None = None
+    ) -> ReplicationLink:
+        """Replicate over a link of ``capacity_mbps`` from now on (servers not yet syncing): the
+        servers whose source address is in ``source_cidr``, or every server no other link takes."""
+        link = ReplicationLink(self._clock, capacity_mbps, self._finish_initial_sync, change_rate_mbps)
+        self._links.append((IPv4Network(source_cidr) if source_cidr else None, link))
+        return link
+
+    def _link_for(self, server: ServerRecord) -> ReplicationLink | None:
+        address = IPv4Address(server.ip_address)
+        by_network = [link for network, link in self._links if network is not None and address in network]
+        default = [link for network, link in self._links if network is None]
+        chosen = by_network or default
+        return chosen[0] if chosen else None
 
     def _now(self) -> datetime:
         return self._clock.now()
@@ -114,9 +127,10 @@ class ReplicationSimulator:
         else:
             server.repl_state = "INITIAL_SYNC"
             server.sync_segment_start = self._now()
-            if self.link is not None:
-                server.link = self.link
-                self.link.join(server)
+            link = self._link_for(server)
+            if link is not None:
+                server.link = link
+                link.join(server)
                 return
             remaining = max(0.0, server.initial_sync_seconds - server.sync_progress_seconds)
             self._later(server, remaining, self._finish_initial_sync)

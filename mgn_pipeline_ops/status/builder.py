@@ -109,10 +109,9 @@ class StatusSources:
             found = pool.map(lambda sid: trail.recent(sid, self._audit_limit), server_ids)
             return dict(zip(server_ids, found, strict=True))
 
-    def link(self) -> LinkState | None:
-        """The link budget's record (throttles, ETAs), None when the stack keeps no budget."""
-        state = LinkStore(self._dynamodb, self._tables.servers).load()
-        return state if state.version else None
+    def links(self) -> list[LinkState]:
+        """Each link budget's record (throttles, ETAs); none when the stack keeps no budget."""
+        return LinkStore(self._dynamodb, self._tables.servers).load_all()
 
     def _batch_get(
         self, table: str, server_ids: Sequence[str], fields: Sequence[str] = ()
@@ -137,7 +136,7 @@ def collect_status(
     gates = sources.gates(ids)
     queue = sources.launch_queue(ids)
     audit = sources.recent_audit(ids)
-    link = sources.link()
+    links = sources.links()
     statuses = [
         server_status(
             server,
@@ -148,12 +147,12 @@ def collect_status(
             audit.get(server.server_id, []),
             now,
             stuck_after,
-            link=link,
+            links=links,
         )
         for server in chosen
     ]
     statuses.sort(key=lambda s: (s.wave, s.hostname or s.server_id, s.server_id))
-    return StatusReport(now.isoformat(), tuple(statuses), tuple(wave_progress(statuses, link)))
+    return StatusReport(now.isoformat(), tuple(statuses), tuple(wave_progress(statuses, links)))
 
 
 def server_wave(server: SourceServer, registry_item: Mapping[str, str]) -> str:
@@ -174,7 +173,7 @@ def server_status(
     now: datetime,
     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
     *,
-    link: LinkState | None = None,
+    links: Sequence[LinkState] = (),
 ) -> ServerStatus:
     """One server's line of the report. Pure."""
     item = registry_item or {}
@@ -211,11 +210,11 @@ def server_status(
         last_error=error,
         gate=_gate_view(gate),
         test_launch=_queue_view(queue),
-        link=_link_view(server, link),
+        link=_link_view(server, links),
     )
 
 
-def wave_progress(statuses: Iterable[ServerStatus], link: LinkState | None = None) -> list[WaveProgress]:
+def wave_progress(statuses: Iterable[ServerStatus], links: Sequence[LinkState] = ()) -> list[WaveProgress]:
     """Per wave: how many servers at each step, how many done, who needs a person, who is stuck,
     and with a link budget when its replication is expected ready. Pure."""
     by_wave: dict[str, list[ServerStatus]] = defaultdict(list)
@@ -233,7 +232,7 @@ def wave_progress(statuses: Iterable[ServerStatus], link: LinkState | None = Non
                 needs_person={s.server_id: _what(s.wait) for s in members if s.needs_person},
                 stuck={s.server_id: f"{_what(s.wait)} (since {_since(s.wait)})" for s in members if s.stuck},
                 left_alone=sum(s.left_alone for s in members),
-                replication_eta=_wave_eta_view(link, wave),
+                replication_etas=_wave_eta_views(links, wave),
             )
         )
     return progress
@@ -296,10 +295,12 @@ def _queue_view(item: QueueItem | None) -> dict[str, Any] | None:
     }
 
 
-def _link_view(server: SourceServer, link: LinkState | None) -> dict[str, Any] | None:
-    if link is None or server.server_id not in link.throttles:
+def _link_view(server: SourceServer, links: Sequence[LinkState]) -> dict[str, Any] | None:
+    link = next((state for state in links if server.server_id in state.throttles), None)
+    if link is None:
         return None
     return {
+        "link": link.link,
         "throttleMbps": link.throttles[server.server_id],
         "bytesLeft": server.bytes_left,
         "readyEta": link.server_eta.get(server.server_id),
@@ -307,16 +308,19 @@ def _link_view(server: SourceServer, link: LinkState | None) -> dict[str, Any] |
     }
 
 
-def _wave_eta_view(link: LinkState | None, wave: str) -> dict[str, Any] | None:
-    projected = link.waves.get(wave) if link is not None else None
-    if projected is None:
-        return None
-    return {
-        "eta": projected.eta,
-        "window": projected.window,
-        "late": projected.late,
-        "needMbps": projected.need_mbps,
-        "bytesLeft": projected.bytes_left,
-        "budgetMbps": link.budget_mbps if link else None,
-        "etaAt": link.eta_at if link else None,
-    }
+def _wave_eta_views(links: Sequence[LinkState], wave: str) -> tuple[dict[str, Any], ...]:
+    """The wave's ETA over each link it replicates over (one, unless it spans data centres)."""
+    return tuple(
+        {
+            "link": link.link,
+            "eta": projected.eta,
+            "window": projected.window,
+            "late": projected.late,
+            "needMbps": projected.need_mbps,
+            "bytesLeft": projected.bytes_left,
+            "budgetMbps": link.budget_mbps,
+            "etaAt": link.eta_at,
+        }
+        for link in links
+        if (projected := link.waves.get(wave)) is not None
+    )

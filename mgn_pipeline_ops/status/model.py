@@ -111,8 +111,8 @@ class WaveProgress:
     stuck: dict[str, str] = field(default_factory=dict)
     # Disconnected, stopped or archived without a cutover: out of the pipeline's hands.
     left_alone: int = 0
-    # With a link budget: when the wave is expected ready to test, against its window.
-    replication_eta: dict[str, Any] | None = None
+    # With a link budget: when the wave is expected ready to test, against its window (per link).
+    replication_etas: tuple[dict[str, Any], ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -134,7 +134,7 @@ class WaveProgress:
             "needsPerson": dict(self.needs_person),
             "stuck": dict(self.stuck),
             "leftAlone": self.left_alone,
-            "replicationEta": self.replication_eta,
+            "replicationEta": list(self.replication_etas),
         }
 
 

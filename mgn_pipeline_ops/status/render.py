@@ -77,16 +77,21 @@ def _summary(progress: WaveProgress) -> str:
 
 
 def _replication_eta(progress: WaveProgress, now: datetime) -> list[str]:
-    eta = progress.replication_eta
-    if not eta or not eta.get("bytesLeft"):
-        return []
-    text = f"  replication ready: {_ahead(eta.get('eta'), now)}, {eta['bytesLeft'] / 1e9:,.0f} GB left"
-    if eta.get("window"):
-        text += f"; window {_ahead(eta['window'], now)}"
-    if eta.get("late"):
-        need = eta.get("needMbps")
-        text += " [LATE" + (f": needs {need:g} Mbps" if need is not None else ": window passed") + "]"
-    return [text]
+    lines = []
+    for eta in progress.replication_etas:
+        if not eta.get("bytesLeft"):
+            continue
+        over = "" if eta.get("link") in (None, "default") else f" over link {eta['link']}"
+        text = (
+            f"  replication ready{over}: {_ahead(eta.get('eta'), now)}, {eta['bytesLeft'] / 1e9:,.0f} GB left"
+        )
+        if eta.get("window"):
+            text += f"; window {_ahead(eta['window'], now)}"
+        if eta.get("late"):
+            need = eta.get("needMbps")
+            text += " [LATE" + (f": needs {need:g} Mbps" if need is not None else ": window passed") + "]"
+        lines.append(text)
+    return lines
 
 
 def _ahead(iso: str | None, now: datetime) -> str:

@@ -167,11 +167,46 @@ def test_a_wave_that_cannot_make_its_window_is_told_once_with_the_throughput_it_
         account.mgn_client, account.dynamodb, StatusTables(servers="servers", audit="audit")
     )
     report = collect_status(sources, account.clock.now())
-    waves = {w.wave: w.replication_eta for w in report.waves}
-    assert waves["w1"] is not None and waves["w1"]["late"] is True and waves["w1"]["needMbps"] > BUDGET
-    assert waves["w2"] is not None and waves["w2"]["late"] is False
+    waves = {w.wave: w.replication_etas for w in report.waves}
+    [w1] = waves["w1"]
+    [w2] = waves["w2"]
+    assert w1["late"] is True and w1["needMbps"] > BUDGET
+    assert w2["late"] is False
     servers = {s.server_id: s.link for s in report.servers}
     assert all(servers[sid] and servers[sid]["readyEta"] for sid in late)
     assert servers[on_time] is not None
     text = render_table(report, account.clock.now())
     assert "replication ready:" in text and "[LATE: needs" in text and "GB left at" in text
+
+
+def test_each_data_centres_link_keeps_its_own_budget(
+    account: Account, link: ReplicationLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Munich's servers (10.30.0.0/16) replicate over their own 50 Mbps link, 30 Mbps of it theirs.
+    monkeypatch.setenv("LINK_BUDGETS", '{"munich": {"budgetMbps": 30, "sourceCidrs": ["10.30.0.0/16"]}}')
+    munich_link = account.mgn.connect_link(50, source_cidr="10.30.0.0/16")
+    here = [register(account, f"fra-{n}", "w1", 20, 30) for n in range(3)]
+    munich = [
+        account.mgn.register_agent(
+            f"muc-{n}",
+            {"wave": "w1", WINDOW_TAG: window_in(account, 20)},
+            disks=[{"deviceName": "/dev/sda", "bytes": 20 * GB}],
+            ip_address=f"10.30.1.{n + 10}",
+        )
+        for n in range(2)
+    ]
+    for minute in range(5, 12 * 60, 5):
+        account.clock.advance(300)
+        reconcile(account)
+        assert in_force(account, here) <= BUDGET, f"default link over its budget at minute {minute}"
+        assert in_force(account, munich) <= 30, f"munich over its budget at minute {minute}"
+        assert link.used_mbps <= BUDGET + 1e-6 and munich_link.used_mbps <= 30 + 1e-6
+        if all(account.mgn.server(sid).lifecycle == "READY_FOR_TEST" for sid in here + munich):
+            break
+    assert all(account.mgn.server(sid).lifecycle == "READY_FOR_TEST" for sid in here + munich)
+    sources = StatusSources(
+        account.mgn_client, account.dynamodb, StatusTables(servers="servers", audit="audit")
+    )
+    assert {state.link for state in sources.links()} == {"default", "munich"}
+    views = {s.server_id: s.link for s in collect_status(sources, account.clock.now()).servers}
+    assert {views[sid]["link"] for sid in munich if views[sid]} == {"munich"}

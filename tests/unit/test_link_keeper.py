@@ -154,3 +154,42 @@ def test_a_steady_wave_is_not_rewritten(dynamodb: Any, store: LinkStore) -> None
     assert len(keeper(dynamodb, store, mgn).run_pass(RECONCILER, steady).writes) == 5
     assert keeper(dynamodb, store, mgn).run_pass(RECONCILER, steady).writes == []
     assert set(mgn.throttles.values()) == {1}
+
+
+def test_a_server_goes_to_its_networks_link_its_tag_wins_and_an_unknown_tag_is_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from ipaddress import IPv4Network
+
+    from mgn_pipeline.replication.links import Link, LinkRouter
+
+    router = LinkRouter(
+        [
+            Link("default", LinkBudget(budget_mbps=700)),
+            Link("munich", LinkBudget(budget_mbps=300), (IPv4Network("10.30.0.0/16"),)),
+        ]
+    )
+
+    def at(ip: str, **tags: str) -> SourceServer:
+        return SourceServer(
+            "s-00000000000000001",
+            "",
+            LifeCycleState.NOT_READY,
+            ReplicationState.INITIAL_SYNC,
+            False,
+            tags=tags,
+            ip_addresses=(ip,),
+        )
+
+    assert router.link_of(at("10.30.4.5")) == "munich"
+    assert router.link_of(at("10.20.4.5")) == "default"
+    assert router.link_of(at("10.20.4.5", **{"mgn-pipeline:link": "munich"})) == "munich"
+    with caplog.at_level(logging.ERROR):
+        assert router.link_of(at("10.30.4.5", **{"mgn-pipeline:link": "hamburg"})) is None
+    assert "link tag names no link" in caplog.text
+    assert (
+        LinkRouter([Link("munich", LinkBudget(budget_mbps=300), (IPv4Network("10.30.0.0/16"),))]).link_of(
+            at("10.20.4.5")
+        )
+        is None
+    )  # no default link: a server outside every network keeps its throttle

@@ -68,6 +68,10 @@ def test_missing_setting_names_the_variable(missing: str) -> None:
         ("LINK_BUDGET_MBPS", "-70"),
         ("LINK_BUDGET_MBPS", "70%"),
         ("CUTOVER_WINDOW_TAG_KEY", "window!"),
+        ("LINK_BUDGETS", '{"munich": {"budgetMbps": 0}}'),
+        ("LINK_BUDGETS", '{"munich": {"budgetMbps": 300, "sourceCidrs": ["10.30.0.0/33"]}}'),
+        ("LINK_BUDGETS", '{"two words": {"budgetMbps": 300}}'),
+        ("LINK_BUDGETS", "munich=300"),
     ],
 )
 def test_malformed_setting_is_refused(name: str, value: str) -> None:
@@ -84,10 +88,11 @@ def test_a_launch_queue_without_a_cutover_gate_is_refused_not_run_half_wired() -
 
 
 def test_a_link_budget_is_off_unless_set_and_then_floors_the_template() -> None:
-    assert load_settings(ReconcilerSettings, BASE).link_budget() is None
+    assert load_settings(ReconcilerSettings, BASE).links() == []
     settings = load_settings(ReconcilerSettings, {**BASE, "LINK_BUDGET_MBPS": "700"})
-    budget = settings.link_budget()
-    assert budget is not None and budget.budget_mbps == 700
+    [link] = settings.links()
+    budget = link.budget
+    assert link.name == "default" and budget.budget_mbps == 700
     assert settings.link_tags().window_key == "mgn-pipeline:cutover-window"
     policy = settings.replication_policy(template_throttle_mbps=budget.min_mbps)
     assert policy.template_fields()["bandwidthThrottling"] == 1
@@ -96,3 +101,18 @@ def test_a_link_budget_is_off_unless_set_and_then_floors_the_template() -> None:
     ] == ["bandwidthThrottling"]
     # A server's own throttle is the plan's business, never the closed-network policy's.
     assert policy.drift({**policy.template_fields(), "bandwidthThrottling": 0}) == []
+
+
+def test_several_links_each_with_its_budget_and_networks() -> None:
+    settings = load_settings(
+        ReconcilerSettings,
+        {
+            **BASE,
+            "LINK_BUDGET_MBPS": "700",
+            "LINK_BUDGETS": '{"munich": {"budgetMbps": 300, "sourceCidrs": ["10.30.0.0/16"]}}',
+        },
+    )
+    links = {link.name: link for link in settings.links()}
+    assert set(links) == {"default", "munich"}
+    assert links["munich"].budget.budget_mbps == 300
+    assert [str(n) for n in links["munich"].source_networks] == ["10.30.0.0/16"]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from mgn_pipeline.pipeline.advance import Pipeline, StepAction
 from mgn_pipeline.replication.enforcer import SettingsEnforcer
-from mgn_pipeline.replication.link_keeper import LinkKeeper
+from mgn_pipeline.replication.link_keeper import LinkKeeper, LinkKeepers
 from mgn_pipeline.replication.link_store import LinkStore
+from mgn_pipeline.replication.links import LinkRouter
 from mgn_pipeline.shared.aws.audit import AuditTrail
 from mgn_pipeline.shared.aws.clients import AwsClients
 from mgn_pipeline.shared.aws.launch_configurations import RememberedLaunchConfigurations
@@ -43,12 +45,12 @@ def build_pipeline(
     # trail's wave lookups and the launch template id, without reading it again.
     registry = ServerRegistry(clients.dynamodb, settings.servers_table, wave=waves.wave_for)
     audit = AuditTrail(clients.dynamodb, settings.audit_table, wave_of=registry.wave_of)
-    link = build_link_keeper(clients, settings, gateway=gateway, audit=audit, wave_of=waves.wave_for)
+    link = build_link_keepers(clients, settings, gateway=gateway, audit=audit, wave_of=waves.wave_for)
     enforcer = SettingsEnforcer(
         gateway=gateway,
         launch_configurations=RememberedLaunchConfigurations(gateway, registry),
         launch_templates=lambda: LaunchTemplates(clients.ec2),
-        policy=settings.replication_policy(template_throttle_mbps=link.budget.min_mbps if link else None),
+        policy=settings.replication_policy(template_throttle_mbps=link.min_mbps if link else None),
         launch_policy=settings.launch_policy(),
         scope=settings.scope(),
         audit=audit,
@@ -91,29 +93,35 @@ def build_pipeline(
     )
 
 
-def build_link_keeper(
+def build_link_keepers(
     clients: AwsClients,
     settings: PipelineSettings,
     *,
     gateway: MgnGateway,
     audit: AuditTrail,
     wave_of: Callable[[SourceServer], str],
-) -> LinkKeeper | None:
-    """The link budget's keeper, when the stack sets one (``LinkBudgetMbps``); None otherwise."""
-    budget = settings.link_budget()
-    if budget is None:
+) -> LinkKeepers | None:
+    """A keeper per link with a budget (``LinkBudgetMbps``, ``LinkBudgets``); None without one."""
+    links = settings.links()
+    if not links:
         return None
-    return LinkKeeper(
-        gateway=gateway,
-        store=LinkStore(clients.dynamodb, settings.servers_table),
-        budget=budget,
-        tags=settings.link_tags(),
-        scope=settings.scope(),
-        audit=audit,
-        notifier=lambda: Notifier(clients.sns, settings.notification_topic_arn),
-        wave_of=wave_of,
-        now=utc_now,
-    )
+    notifier = functools.partial(Notifier, clients.sns, settings.notification_topic_arn)
+    keepers = [
+        LinkKeeper(
+            gateway=gateway,
+            store=LinkStore(clients.dynamodb, settings.servers_table, link.name),
+            budget=link.budget,
+            tags=settings.link_tags(),
+            scope=settings.scope(),
+            audit=audit,
+            notifier=notifier,
+            wave_of=wave_of,
+            now=utc_now,
+        )
+        for link in links
+    ]
+    router = LinkRouter(links, settings.link_tag_key)
+    return LinkKeepers(keepers, router, LinkStore(clients.dynamodb, settings.servers_table))
 
 
 def build_waiting_approvals(clients: AwsClients, settings: PipelineSettings) -> GateTableApprovals | None:

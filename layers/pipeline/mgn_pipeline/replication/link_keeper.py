@@ -35,7 +35,8 @@ from mgn_pipeline.replication.bandwidth import (
     rebalance_due,
     throttle_writes,
 )
-from mgn_pipeline.replication.link_store import LinkState, LinkStore, WaveEta
+from mgn_pipeline.replication.link_store import DEFAULT_LINK, LinkState, LinkStore, WaveEta
+from mgn_pipeline.replication.links import LinkRouter
 from mgn_pipeline.shared.aws.audit import PIPELINE_ACTOR, AuditRecord, AuditTrail
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.aws.notifier import Notifier
@@ -101,6 +102,10 @@ class LinkKeeper:
         self._now = now
         self._state: LinkState | None = None  # read once per invocation
 
+    @property
+    def link(self) -> str:
+        return self._store.link
+
     # ------------------------------------------------------------------ the guard's question
     def desired_throttle(self, server: SourceServer, current_mbps: int) -> int | None:
         """The throttle ``server`` should have, for the guard that just read ``current_mbps`` from
@@ -162,6 +167,7 @@ class LinkKeeper:
         logger.info(
             "link budget kept",
             extra={
+                "link": self._store.link,
                 "budget_mbps": self.budget.budget_mbps,
                 "servers_on_link": len(link_servers),
                 "copying": sum(s.copying for s in link_servers),
@@ -315,7 +321,8 @@ class LinkKeeper:
             f"Wave {wave.wave} will not be ready to test by its cutover window",
             wave=wave.wave,
             about=f"Wave {wave.wave}: {sum(s.copying for s in group)} servers still copying,"
-            f" {wave.bytes_left / 1e9:,.0f} GB left",
+            f" {wave.bytes_left / 1e9:,.0f} GB left"
+            + ("" if self._store.link == DEFAULT_LINK else f", over link {self._store.link}"),
             happened=[
                 f"Its replication is expected to be ready at {wave.eta or 'no time within 90 days'},"
                 f" after its window {wave.window}.",
@@ -325,7 +332,8 @@ class LinkKeeper:
                 f" {getting} Mbps now, of a link budget of {self.budget.budget_mbps} Mbps.",
             ],
             what_to_do=[
-                "Raise LinkBudgetMbps if the link has room, move the window (the servers'"
+                f"Raise {'LinkBudgetMbps' if self._store.link == DEFAULT_LINK else 'its budget in LinkBudgets'}"
+                " if the link has room, move the window (the servers'"
                 f" {self._tags.window_key} tag), or move servers to a later wave.",
                 "`mgn-migrate status` shows each wave's ETA; this message comes again if the wave"
                 " catches up and then falls behind once more.",
@@ -350,6 +358,36 @@ class LinkKeeper:
         if self._state is None:
             self._state = self._store.load()
         return self._state
+
+
+class LinkKeepers:
+    """One keeper per link; each server goes to the keeper of the link it replicates over."""
+
+    def __init__(self, keepers: Sequence[LinkKeeper], router: LinkRouter, store: LinkStore) -> None:
+        self._keepers = {keeper.link: keeper for keeper in keepers}
+        self._router = router
+        self._index = store
+
+    @property
+    def min_mbps(self) -> int:
+        """The template's throttle: the smallest floor (a new server's link is not known yet)."""
+        return min(keeper.budget.min_mbps for keeper in self._keepers.values())
+
+    def desired_throttle(self, server: SourceServer, current_mbps: int) -> int | None:
+        keeper = self._keepers.get(self._router.link_of(server) or "")
+        return keeper.desired_throttle(server, current_mbps) if keeper else None
+
+    def keep(self, trigger: Trigger, servers: Sequence[SourceServer]) -> list[str]:
+        by_link: dict[str, list[SourceServer]] = {name: [] for name in self._keepers}
+        for server in servers:
+            link = self._router.link_of(server)
+            if link in by_link:
+                by_link[link].append(server)
+        outcomes: list[str] = []
+        for name, keeper in sorted(self._keepers.items()):
+            outcomes += [f"{name}: {outcome}" for outcome in keeper.keep(trigger, by_link[name])]
+        self._index.index_links(sorted(self._keepers))
+        return outcomes
 
 
 def _emit_wave_eta(

@@ -4,7 +4,8 @@ The throttles the pipeline wrote (so a reconcile knows them without reading ever
 replication configuration), which servers were copying at the last plan (a change is what makes a
 re-plan due), the copied bytes at the last look (what the link actually gave), and the ETAs.
 
-One JSON document under ``account#link-budget``, written with a version condition: the reconciler
+One JSON document per link under ``account#link-budget`` (another link's: ``#<name>`` after
+it; ``account#link-budgets`` names them), written with a version condition: the reconciler
 (one run at a time) writes it after its pass; a guard in the event function notes an exception
 server's throttle between passes, and whichever writes second reads again and merges. About 100
 bytes a server: the item's 400 KB holds some 3,000 servers on one link.
@@ -22,7 +23,15 @@ from mgn_pipeline.shared.aws.server_registry import ACCOUNT_CHECK_PREFIX
 from mgn_pipeline.shared.errors import PipelineError
 
 LINK_RECORD_KEY = ACCOUNT_CHECK_PREFIX + "link-budget"
+# The names of the links that have a record (what ``mgn-migrate status`` reads).
+LINK_INDEX_KEY = ACCOUNT_CHECK_PREFIX + "link-budgets"
+DEFAULT_LINK = "default"
 _TRIES = 3
+
+
+def link_record_key(link: str) -> str:
+    """The default link keeps the first record's key; another link's record carries its name."""
+    return LINK_RECORD_KEY if link == DEFAULT_LINK else f"{LINK_RECORD_KEY}#{link}"
 
 
 class LinkRecordConflict(PipelineError):
@@ -43,6 +52,7 @@ class WaveEta:
 @dataclass(slots=True)
 class LinkState:
     version: int = 0
+    link: str = DEFAULT_LINK
     budget_mbps: int = 0
     throttles: dict[str, int] = field(default_factory=dict)  # what MGN has, as written or read
     copying: dict[str, bool] = field(default_factory=dict)  # at the last plan
@@ -72,15 +82,40 @@ class LinkState:
 class LinkStore:
     """Takes an injected ``boto3.client("dynamodb")`` and the servers table's name."""
 
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: Any, table: str, link: str = DEFAULT_LINK) -> None:
         self._client = client
         self._table = table
+        self.link = link
+        self._key = link_record_key(link)
 
     def load(self) -> LinkState:
         item = self._client.get_item(
-            TableName=self._table, Key={"serverId": {"S": LINK_RECORD_KEY}}, ConsistentRead=True
+            TableName=self._table, Key={"serverId": {"S": self._key}}, ConsistentRead=True
         ).get("Item")
-        return LinkState.from_item(item)
+        state = LinkState.from_item(item)
+        state.link = self.link
+        return state
+
+    def load_all(self) -> list[LinkState]:
+        """Every link's record that exists (the index names them; without one, the default's)."""
+        index = self._client.get_item(
+            TableName=self._table, Key={"serverId": {"S": LINK_INDEX_KEY}}, ConsistentRead=True
+        ).get("Item")
+        names = sorted(index["links"]["SS"]) if index and "links" in index else [DEFAULT_LINK]
+        states = [LinkStore(self._client, self._table, name).load() for name in names]
+        return [state for state in states if state.version]
+
+    def index_links(self, names: list[str]) -> None:
+        """Name the links with a record, once they change (one read per pass otherwise)."""
+        index = self._client.get_item(TableName=self._table, Key={"serverId": {"S": LINK_INDEX_KEY}}).get(
+            "Item"
+        )
+        if index and set(index.get("links", {}).get("SS", [])) == set(names):
+            return
+        self._client.put_item(
+            TableName=self._table,
+            Item={"serverId": {"S": LINK_INDEX_KEY}, "links": {"SS": sorted(set(names))}},
+        )
 
     def save(self, state: LinkState, merge: Callable[[LinkState], LinkState] | None = None) -> LinkState:
         """Write ``state`` if nobody wrote since it was read; else read again, apply ``merge`` to
@@ -116,7 +151,7 @@ class LinkStore:
             lambda: self._client.put_item(
                 TableName=self._table,
                 Item={
-                    "serverId": {"S": LINK_RECORD_KEY},
+                    "serverId": {"S": self._key},
                     "version": {"N": str(state.version + 1)},
                     "state": {"S": state.to_json()},
                 },

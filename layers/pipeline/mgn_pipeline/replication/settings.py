@@ -5,11 +5,17 @@ Import inside handler bodies (pydantic: see ``mgn_pipeline.shared.settings``).
 
 from __future__ import annotations
 
-from pydantic import Field
+import json
+from ipaddress import IPv4Network
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
 
 from mgn_pipeline.replication.bandwidth import LinkBudget
 from mgn_pipeline.replication.launch_policy import LaunchPolicy, LaunchViolationMode
 from mgn_pipeline.replication.link_keeper import DEFAULT_EXCEPTION_TAG_KEY, DEFAULT_WINDOW_TAG_KEY, LinkTags
+from mgn_pipeline.replication.link_store import DEFAULT_LINK
+from mgn_pipeline.replication.links import DEFAULT_LINK_TAG_KEY, Link
 from mgn_pipeline.replication.policy import ReplicationPolicy
 from mgn_pipeline.shared.scope import Scope
 from mgn_pipeline.shared.settings import CommaList, JsonObject, OptionalStr, Settings
@@ -64,11 +70,33 @@ class ScopeFields(Settings):
 _TAG_KEY = r"^[\w .:/=+\-@]{1,128}$"
 
 
+class LinkSpec(Settings):
+    """One more link (a data centre's): its budget and the source networks that use it."""
+
+    budget_mbps: int = Field(alias="budgetMbps", ge=1, le=100_000)
+    source_cidrs: list[IPv4Network] = Field(alias="sourceCidrs", default_factory=list)
+
+
+def _json(value: object) -> object:
+    if isinstance(value, str):
+        return json.loads(value) if value.strip() else {}
+    return value
+
+
+LinkName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+
+
 class LinkFields(Settings):
-    """One replication budget on the private link (0: MGN's default, no throttle), the tag that
-    gives a server its wave's cutover window, and the tag that keeps a person's throttle."""
+    """The replication budget on the private link (0: MGN's default, no throttle) and on any
+    other links (one per data centre, by source network or tag), the tag that gives a server its
+    wave's cutover window, and the tag that keeps a person's throttle."""
 
     link_budget_mbps: int = Field(alias="LINK_BUDGET_MBPS", default=0, ge=0, le=100_000)
+    # {"munich": {"budgetMbps": 300, "sourceCidrs": ["10.30.0.0/16"]}}
+    link_budgets: Annotated[dict[LinkName, LinkSpec], BeforeValidator(_json)] = Field(
+        alias="LINK_BUDGETS", default_factory=dict
+    )
+    link_tag_key: str = Field(alias="LINK_TAG_KEY", default=DEFAULT_LINK_TAG_KEY, pattern=_TAG_KEY)
     cutover_window_tag_key: str = Field(
         alias="CUTOVER_WINDOW_TAG_KEY", default=DEFAULT_WINDOW_TAG_KEY, pattern=_TAG_KEY
     )
@@ -76,8 +104,17 @@ class LinkFields(Settings):
         alias="BANDWIDTH_EXCEPTION_TAG_KEY", default=DEFAULT_EXCEPTION_TAG_KEY, pattern=_TAG_KEY
     )
 
-    def link_budget(self) -> LinkBudget | None:
-        return LinkBudget(budget_mbps=self.link_budget_mbps) if self.link_budget_mbps else None
+    def links(self) -> list[Link]:
+        """Every link with a budget; the default one (``LINK_BUDGET_MBPS``) takes the servers no
+        other link takes. Empty: no budget, throttles are MGN's and people's."""
+        links = [
+            Link(name, LinkBudget(budget_mbps=spec.budget_mbps), tuple(spec.source_cidrs))
+            for name, spec in sorted(self.link_budgets.items())
+            if name != DEFAULT_LINK
+        ]
+        if self.link_budget_mbps:
+            links.append(Link(DEFAULT_LINK, LinkBudget(budget_mbps=self.link_budget_mbps)))
+        return links
 
     def link_tags(self) -> LinkTags:
         return LinkTags(

@@ -63,6 +63,8 @@ class SourceServer:
     total_bytes: int = 0
     replicated_bytes: int = 0
     backlogged_bytes: int = 0
+    # Its source addresses (sourceProperties.networkInterfaces): which data centre's link it uses.
+    ip_addresses: tuple[str, ...] = ()
 
     @property
     def bytes_left(self) -> int:
@@ -111,6 +113,12 @@ class SourceServer:
             total_bytes=_disk_sum(disks, "totalStorageBytes"),
             replicated_bytes=_disk_sum(disks, "replicatedStorageBytes"),
             backlogged_bytes=_disk_sum(disks, "backloggedStorageBytes"),
+            ip_addresses=tuple(
+                str(ip)
+                for nic in source_properties.get("networkInterfaces") or []
+                if isinstance(nic, Mapping)
+                for ip in nic.get("ips") or []
+            ),
         )
 
 
