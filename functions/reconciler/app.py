@@ -34,5 +34,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, object]:
         trigger,
         build_waiting_approvals(clients, settings),
         seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        replication_clock=settings.replication_clock(),
     )
     return report.as_dict()

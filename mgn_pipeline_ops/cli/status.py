@@ -11,7 +11,9 @@
 
 Per server: MGN lifecycle and data replication state, replication lag, the pipeline's step and
 since when, what it waits for (and whether only a person can end the wait), and its last error
-with the fix. Per wave: servers per step, done / total, who needs a person, who is stuck.
+with the fix, and once it has replicated past --warn-days (60) its days replicating and the free
+days left of MGN's 90. Per wave: servers per step, done / total, who needs a person, who is stuck,
+how many replicate past --warn-days and --urgent-days (80).
 ``audit-export`` writes one CSV row per audit record, in time order (columns: at, wave, server_id,
 hostname, action, actor, trigger, job_id, reason, before, after).
 
@@ -38,6 +40,12 @@ import boto3
 from mgn_pipeline.shared.aws.audit import AuditTrail
 from mgn_pipeline.shared.aws.clients import AWS_CONFIG
 from mgn_pipeline.shared.clock import utc_now
+from mgn_pipeline.shared.replication_clock import (
+    DEFAULT_URGENT_DAYS,
+    DEFAULT_WARN_DAYS,
+    FREE_REPLICATION_DAYS,
+    ClockThresholds,
+)
 from mgn_pipeline_ops.status.audit_export import collect_audit_rows, parse_time, write_csv
 from mgn_pipeline_ops.status.builder import StatusSources, StatusTables, collect_status
 from mgn_pipeline_ops.status.render import render_progress, render_table
@@ -65,6 +73,19 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=4.0,
         help="a server waiting this long on the pipeline or MGN (not on a person) is stuck (default 4)",
+    )
+    parser.add_argument(
+        "--warn-days",
+        type=int,
+        default=os.environ.get("REPLICATION_CLOCK_WARN_DAYS") or str(DEFAULT_WARN_DAYS),
+        help="replication clock: servers replicating this many days are flagged (stack parameter"
+        f" ReplicationClockWarnDays, default {DEFAULT_WARN_DAYS} of the {FREE_REPLICATION_DAYS} free days)",
+    )
+    parser.add_argument(
+        "--urgent-days",
+        type=int,
+        default=os.environ.get("REPLICATION_CLOCK_URGENT_DAYS") or str(DEFAULT_URGENT_DAYS),
+        help=f"replication clock: the second threshold (ReplicationClockUrgentDays, default {DEFAULT_URGENT_DAYS})",
     )
     parser.add_argument("--since", help="audit-export: from this time (ISO 8601; UTC when no offset)")
     parser.add_argument("--until", help="audit-export: up to this time (ISO 8601; UTC when no offset)")
@@ -112,10 +133,16 @@ def main(
     if args.command == "audit-export":
         return _audit_export(args, sources, AuditTrail(dynamodb, args.audit_table), out, parser)
     stuck_after = timedelta(hours=args.stuck_after_hours)
+    try:
+        args.clock = ClockThresholds(args.warn_days, args.urgent_days)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.watch is not None:
         return _watch(args, sources, out, now, sleep, max_iterations, stuck_after)
     at = now()
-    report = collect_status(sources, at, wave=args.wave, server_id=args.server, stuck_after=stuck_after)
+    report = collect_status(
+        sources, at, wave=args.wave, server_id=args.server, stuck_after=stuck_after, clock=args.clock
+    )
     if args.json:
         json.dump(report.as_dict(), out, indent=2)
         out.write("\n")
@@ -141,7 +168,7 @@ def _watch(
         while True:
             at = now()
             report = collect_status(
-                sources, at, wave=args.wave, server_id=args.server, stuck_after=stuck_after
+                sources, at, wave=args.wave, server_id=args.server, stuck_after=stuck_after, clock=args.clock
             )
             if args.json:
                 out.write(

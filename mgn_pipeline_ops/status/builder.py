@@ -22,6 +22,7 @@ from mgn_pipeline.launches.queue import item_from_dynamodb
 from mgn_pipeline.replication.link_store import LinkState, LinkStore
 from mgn_pipeline.shared.aws.audit import AuditTrail
 from mgn_pipeline.shared.aws.dynamodb import batch_get
+from mgn_pipeline.shared.replication_clock import DEFAULT_THRESHOLDS, ClockLevel, ClockThresholds, read_clock
 from mgn_pipeline.shared.server import SourceServer, duration_seconds
 from mgn_pipeline.shared.steps import PipelineStep, next_step
 from mgn_pipeline.shared.wave import DEFAULT_WAVE_TAG_KEY, UNASSIGNED, wave_of
@@ -126,8 +127,10 @@ def collect_status(
     wave: str | None = None,
     server_id: str | None = None,
     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
+    clock: ClockThresholds = DEFAULT_THRESHOLDS,
 ) -> StatusReport:
-    """Every server (or one wave, or one server) and each wave's progress."""
+    """Every server (or one wave, or one server) and each wave's progress; ``clock``: the
+    replication clock's thresholds (the stack's ReplicationClockWarnDays / UrgentDays)."""
     servers = sources.servers(server_id)
     registry = sources.registry([s.server_id for s in servers])
     waves = {s.server_id: server_wave(s, registry.get(s.server_id, {})) for s in servers}
@@ -148,11 +151,12 @@ def collect_status(
             now,
             stuck_after,
             links=links,
+            clock=clock,
         )
         for server in chosen
     ]
     statuses.sort(key=lambda s: (s.wave, s.hostname or s.server_id, s.server_id))
-    return StatusReport(now.isoformat(), tuple(statuses), tuple(wave_progress(statuses, links)))
+    return StatusReport(now.isoformat(), tuple(statuses), tuple(wave_progress(statuses, links, clock)))
 
 
 def server_wave(server: SourceServer, registry_item: Mapping[str, str]) -> str:
@@ -174,6 +178,7 @@ def server_status(
     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
     *,
     links: Sequence[LinkState] = (),
+    clock: ClockThresholds = DEFAULT_THRESHOLDS,
 ) -> ServerStatus:
     """One server's line of the report. Pure."""
     item = registry_item or {}
@@ -211,12 +216,18 @@ def server_status(
         gate=_gate_view(gate),
         test_launch=_queue_view(queue),
         link=_link_view(server, links),
+        replication_clock=_clock_view(server, now, clock),
     )
 
 
-def wave_progress(statuses: Iterable[ServerStatus], links: Sequence[LinkState] = ()) -> list[WaveProgress]:
+def wave_progress(
+    statuses: Iterable[ServerStatus],
+    links: Sequence[LinkState] = (),
+    clock: ClockThresholds = DEFAULT_THRESHOLDS,
+) -> list[WaveProgress]:
     """Per wave: how many servers at each step, how many done, who needs a person, who is stuck,
-    and with a link budget when its replication is expected ready. Pure."""
+    with a link budget when its replication is expected ready, and how many servers replicate
+    past the clock's thresholds. Pure."""
     by_wave: dict[str, list[ServerStatus]] = defaultdict(list)
     for status in statuses:
         by_wave[status.wave].append(status)
@@ -233,6 +244,7 @@ def wave_progress(statuses: Iterable[ServerStatus], links: Sequence[LinkState] =
                 stuck={s.server_id: f"{_what(s.wait)} (since {_since(s.wait)})" for s in members if s.stuck},
                 left_alone=sum(s.left_alone for s in members),
                 replication_etas=_wave_eta_views(links, wave),
+                replication_clock=_wave_clock_view(members, clock),
             )
         )
     return progress
@@ -324,3 +336,26 @@ def _wave_eta_views(links: Sequence[LinkState], wave: str) -> tuple[dict[str, An
         for link in links
         if (projected := link.waves.get(wave)) is not None
     )
+
+
+def _clock_view(server: SourceServer, now: datetime, clock: ClockThresholds) -> dict[str, Any] | None:
+    reading = read_clock(server, now, clock)
+    if reading is None:
+        return None
+    return {
+        "daysReplicating": round(reading.days_replicating, 1),
+        "daysLeft": round(reading.days_left, 1),
+        "freePeriodEnds": reading.free_period_ends.isoformat(),
+        "level": reading.level.value,
+        "thresholdDays": reading.threshold_days,
+    }
+
+
+def _wave_clock_view(members: Sequence[ServerStatus], clock: ClockThresholds) -> dict[str, Any]:
+    levels = [s.replication_clock["level"] for s in members if s.replication_clock]
+    return {
+        "warnDays": clock.warn_days,
+        "urgentDays": clock.urgent_days,
+        "pastWarning": sum(level != ClockLevel.OK for level in levels),
+        "pastUrgent": sum(level == ClockLevel.URGENT for level in levels),
+    }

@@ -194,6 +194,8 @@ NEUTRAL = frozenset(
         "replication-template-created",
         "wave-approval-decided",
         "replication-throttle-set",
+        # A message, not a problem: status shows the clock itself, and an older problem's fix stays in view.
+        "replication-clock-told",
     }
 )
 

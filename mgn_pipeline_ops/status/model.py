@@ -70,6 +70,8 @@ class ServerStatus:
     test_launch: dict[str, Any] | None = None
     # Its share of the link budget: throttle, bytes left, when it is expected ready to test.
     link: dict[str, Any] | None = None
+    # Its 90 free replication days: days replicating, days left, level (None: not replicating).
+    replication_clock: dict[str, Any] | None = None
 
     @property
     def needs_person(self) -> bool:
@@ -97,6 +99,7 @@ class ServerStatus:
             "gate": self.gate,
             "testLaunch": self.test_launch,
             "link": self.link,
+            "replicationClock": self.replication_clock,
         }
 
 
@@ -113,6 +116,8 @@ class WaveProgress:
     left_alone: int = 0
     # With a link budget: when the wave is expected ready to test, against its window (per link).
     replication_etas: tuple[dict[str, Any], ...] = ()
+    # Servers still replicating past the clock's warning and urgent days (60 / 80 of the 90 free).
+    replication_clock: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -135,6 +140,7 @@ class WaveProgress:
             "stuck": dict(self.stuck),
             "leftAlone": self.left_alone,
             "replicationEta": list(self.replication_etas),
+            "replicationClock": self.replication_clock,
         }
 
 

@@ -73,6 +73,10 @@ def _summary(progress: WaveProgress) -> str:
         text += f", {len(progress.needs_person)} need a person"
     if progress.stuck:
         text += f", {len(progress.stuck)} stuck"
+    clock = progress.replication_clock
+    if clock and clock.get("pastWarning"):
+        text += f", {clock['pastWarning']} replicating past {clock['warnDays']} days"
+        text += f" ({clock['pastUrgent']} past {clock['urgentDays']})"
     return text + (", finished" if progress.finished else "")
 
 
@@ -113,6 +117,15 @@ def _details(status: ServerStatus, now: datetime) -> list[str]:
         lines.append(
             f"    copying: {link['bytesLeft'] / 1e9:,.1f} GB left at {link['throttleMbps']} Mbps,"
             f" ready {_ahead(link.get('readyEta'), now)}"
+        )
+    clock = status.replication_clock
+    if clock and clock.get("thresholdDays"):
+        left = clock["daysLeft"]
+        ends = f"{datetime.fromisoformat(clock['freePeriodEnds']):%Y-%m-%d}"
+        lines.append(
+            f"    replicating {int(clock['daysReplicating'])} days: "
+            + (f"{int(left)} free days left (until {ends})" if left > 0 else f"free period over since {ends}")
+            + f" [past {clock['thresholdDays']} days: cut over, or stop replication and archive]"
         )
     if status.wait is not None:
         what = status.wait.what

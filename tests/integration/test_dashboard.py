@@ -270,6 +270,9 @@ def test_every_pipeline_metric_on_the_dashboard_is_emitted_with_its_name_and_dim
         "TestLaunchesFailed",
         "HealthChecksFailed",
         "ApprovalsWaiting",
+        "ServersPastReplicationWarning",
+        "ServersPastReplicationUrgent",
+        "ReplicationDaysMax",
     } <= shown_names
 
 
@@ -299,6 +302,11 @@ def test_the_last_reconcile_gauges_the_wave_as_it_is(wave: Wave) -> None:
     assert gauge("ReplicationLagP90Seconds") == [max(lags)]
     assert gauge("ReplicationLagMeanSeconds") == [pytest.approx(sum(lags) / len(lags))]
     assert wave.final_report["fleet"]["approvalsWaiting"] == 3
+    # An hour into replication: nobody near the 90 free days, the longest a fraction of a day.
+    assert gauge("ServersPastReplicationWarning") == [0.0]
+    assert gauge("ServersPastReplicationUrgent") == [0.0]
+    [longest] = gauge("ReplicationDaysMax")
+    assert 0 < longest < 1
 
 
 def test_test_outcomes_and_step_durations_over_the_wave(wave: Wave) -> None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from mgn_pipeline.pipeline.advance import Pipeline, StepAction
+from mgn_pipeline.replication.clock_keeper import ReplicationClockKeeper
 from mgn_pipeline.replication.enforcer import SettingsEnforcer
 from mgn_pipeline.replication.link_keeper import LinkKeeper, LinkKeepers
 from mgn_pipeline.replication.link_store import LinkStore
@@ -58,6 +59,14 @@ def build_pipeline(
         now=utc_now,
         throttle_plan=link.desired_throttle if link else None,
     )
+    clock = ReplicationClockKeeper(
+        registry=registry,
+        thresholds=settings.replication_clock(),
+        scope=settings.scope(),
+        audit=audit,
+        notifier=lambda: Notifier(clients.sns, settings.notification_topic_arn),
+        now=utc_now,
+    )
     # Capabilities register the action of their step here as they land; a step without one is
     # recorded (so status shows where the server waits) and nothing else happens to the server.
     actions: dict[PipelineStep, StepAction] = {}
@@ -87,7 +96,7 @@ def build_pipeline(
         step_guards=[enforcer.enforce_launch_template],
         account_checks=[enforcer.enforce_templates],
         # Approval per wave is asked after the reconciler's pass (nothing in per-server scope).
-        after_pass=[*wave_checks(gate), *([link.keep] if link else [])],
+        after_pass=[*wave_checks(gate), *([link.keep] if link else []), clock.keep],
         now=utc_now,
         guard_recheck=timedelta(minutes=settings.settings_recheck_minutes),
     )

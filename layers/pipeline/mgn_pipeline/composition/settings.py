@@ -11,7 +11,13 @@ from mgn_pipeline.cutover.config import CutoverConfig
 from mgn_pipeline.cutover.settings import CutoverFields
 from mgn_pipeline.launches.config import TestLaunchConfig
 from mgn_pipeline.launches.settings import TestLaunchFields
-from mgn_pipeline.replication.settings import LaunchPolicyFields, LinkFields, ReplicationFields, ScopeFields
+from mgn_pipeline.replication.settings import (
+    LaunchPolicyFields,
+    LinkFields,
+    ReplicationClockFields,
+    ReplicationFields,
+    ScopeFields,
+)
 from mgn_pipeline.shared.settings import OriginFields, RecordFields, TableName, load_settings
 
 
@@ -25,7 +31,7 @@ class LaunchingSettings(RecordFields, LaunchPolicyFields, TestLaunchFields, Cuto
         return self.test_launch_config(self.allowed_launch_subnet_ids)
 
 
-class PipelineSettings(LaunchingSettings, ReplicationFields, ScopeFields, LinkFields):
+class PipelineSettings(LaunchingSettings, ReplicationFields, ScopeFields, LinkFields, ReplicationClockFields):
     """What every function that advances servers needs: every capability's fields."""
 
 

@@ -11,7 +11,11 @@ reads as they pass and :func:`publish_fleet_metrics` emits, once per reconcile:
   whose ``lagDuration`` MGN reports (MGN reports one once the initial sync is done);
 - ``ApprovalsWaiting``: servers READY_FOR_CUTOVER whose cutover gate waits for a person's
   approval (asked, or parked until its wave is asked). One BatchGetItem of those servers' gate
-  items, only when a server is READY_FOR_CUTOVER; no read otherwise (then it is 0).
+  items, only when a server is READY_FOR_CUTOVER; no read otherwise (then it is 0);
+- ``ServersPastReplicationWarning`` and ``ServersPastReplicationUrgent``: servers still
+  replicating past the warning (60) and the urgent (80) days of their 90 free days
+  (``shared.replication_clock``; a server past 80 counts in both), zeros included, and
+  ``ReplicationDaysMax``, the longest replicating, when any server is on the clock.
 
 When a server's recorded step changes, :func:`emit_step_duration` emits ``StepDurationSeconds``
 (dimension ``Step``: the step it leaves) with the time it spent there; the registry's conditional
@@ -36,7 +40,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mgn_pipeline.shared.aws.dynamodb import BatchReadIncomplete
 from mgn_pipeline.shared.aws.server_registry import Observation
+from mgn_pipeline.shared.clock import utc_now
 from mgn_pipeline.shared.observability import logger, metrics
+from mgn_pipeline.shared.replication_clock import DEFAULT_THRESHOLDS, ClockThresholds, read_clock
 from mgn_pipeline.shared.server import LifeCycleState, SourceServer, duration_seconds
 from mgn_pipeline.shared.steps import PipelineStep, next_step
 
@@ -59,6 +65,7 @@ class FleetGauges:
     servers_replicating: int
     lag: LagSummary | None
     approvals_waiting: int | None  # None: not counted (no gate table, or the read failed)
+    clock: ClockGauges | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +80,27 @@ class FleetGauges:
                 "meanSeconds": round(self.lag.mean_seconds, 1),
             },
             "approvalsWaiting": self.approvals_waiting,
+            "replicationClock": None if self.clock is None else self.clock.as_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ClockGauges:
+    """Servers past each threshold of the free replication period (days: the thresholds')."""
+
+    warn_days: int
+    urgent_days: int
+    past_warning: int
+    past_urgent: int
+    max_days: float | None  # the longest replicating; None when no server is on the clock
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "warnDays": self.warn_days,
+            "urgentDays": self.urgent_days,
+            "pastWarning": self.past_warning,
+            "pastUrgent": self.past_urgent,
+            "maxDays": None if self.max_days is None else round(self.max_days, 1),
         }
 
 
@@ -93,6 +121,12 @@ class FleetTally:
     lifecycles: Counter[LifeCycleState] = field(default_factory=Counter)
     lags: list[float] = field(default_factory=list)
     ready_for_cutover: set[str] = field(default_factory=set)
+    # The replication clock: its thresholds, and the days each server on the clock has replicated.
+    clock: ClockThresholds = DEFAULT_THRESHOLDS
+    now: datetime = field(default_factory=utc_now)
+    past_warning: int = 0
+    past_urgent: int = 0
+    replication_days: list[float] = field(default_factory=list)
 
     def observe(self, servers: Iterable[SourceServer]) -> Iterator[SourceServer]:
         """Pass ``servers`` through, counting each (wraps the reconciler's own read)."""
@@ -109,6 +143,11 @@ class FleetTally:
         lag = duration_seconds(server.lag_duration)
         if lag is not None and step not in _IDLE_STEPS:
             self.lags.append(lag)
+        reading = read_clock(server, self.now, self.clock)
+        if reading is not None:
+            self.replication_days.append(reading.days_replicating)
+            self.past_warning += reading.past_warning
+            self.past_urgent += reading.past_urgent
 
     def gauges(self, approvals_waiting: int | None) -> FleetGauges:
         return FleetGauges(
@@ -117,6 +156,13 @@ class FleetTally:
             servers_replicating=len(self.lags),
             lag=summarize_lags(self.lags),
             approvals_waiting=approvals_waiting,
+            clock=ClockGauges(
+                warn_days=self.clock.warn_days,
+                urgent_days=self.clock.urgent_days,
+                past_warning=self.past_warning,
+                past_urgent=self.past_urgent,
+                max_days=max(self.replication_days, default=None),
+            ),
         )
 
 
@@ -169,6 +215,18 @@ def emit_fleet_gauges(gauges: FleetGauges) -> None:
         )
     if gauges.approvals_waiting is not None:
         metrics.add_metric(name="ApprovalsWaiting", unit=MetricUnit.Count, value=gauges.approvals_waiting)
+    if gauges.clock is not None:
+        clock = gauges.clock
+        metrics.add_metric(
+            name="ServersPastReplicationWarning", unit=MetricUnit.Count, value=clock.past_warning
+        )
+        metrics.add_metric(
+            name="ServersPastReplicationUrgent", unit=MetricUnit.Count, value=clock.past_urgent
+        )
+        if clock.max_days is not None:
+            metrics.add_metric(
+                name="ReplicationDaysMax", unit=MetricUnit.Count, value=round(clock.max_days, 2)
+            )
 
 
 def step_left(

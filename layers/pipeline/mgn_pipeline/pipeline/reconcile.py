@@ -24,6 +24,7 @@ from mgn_pipeline.pipeline.fleet_metrics import FleetTally, WaitingApprovals, pu
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.errors import PipelineError, ReconcileIncompleteError
 from mgn_pipeline.shared.observability import logger, metrics
+from mgn_pipeline.shared.replication_clock import DEFAULT_THRESHOLDS, ClockThresholds
 from mgn_pipeline.shared.server import SourceServer
 from mgn_pipeline.shared.trigger import RECONCILER, Trigger
 
@@ -61,13 +62,15 @@ def reconcile(
     trigger: Trigger = RECONCILER,
     approvals: WaitingApprovals | None = None,
     seconds_left: Callable[[], float] | None = None,
+    replication_clock: ClockThresholds | None = None,
 ) -> ReconcileReport:
     """``approvals`` reads which cutover gates wait for a person (None: ``ApprovalsWaiting`` not
-    emitted); ``seconds_left`` is the run's time before its timeout (None: no limit)."""
+    emitted); ``seconds_left`` is the run's time before its timeout (None: no limit);
+    ``replication_clock`` the thresholds the fleet's replication-clock gauges count (default 60/80)."""
     report = ReconcileReport()
     # Templates first: a server installed during this run then starts from private settings.
     report.account = pipeline.check_account(trigger)
-    fleet = FleetTally()
+    fleet = FleetTally(clock=replication_clock or DEFAULT_THRESHOLDS)
     seen: list[SourceServer] = []
     for page in gateway.active_server_pages(page_size=page_size):
         if _out_of_time(seconds_left, report):

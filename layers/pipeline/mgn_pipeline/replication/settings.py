@@ -9,7 +9,7 @@ import json
 from ipaddress import IPv4Network
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from mgn_pipeline.replication.bandwidth import LinkBudget
 from mgn_pipeline.replication.launch_policy import LaunchPolicy, LaunchViolationMode
@@ -17,6 +17,12 @@ from mgn_pipeline.replication.link_keeper import DEFAULT_EXCEPTION_TAG_KEY, DEFA
 from mgn_pipeline.replication.link_store import DEFAULT_LINK
 from mgn_pipeline.replication.links import DEFAULT_LINK_TAG_KEY, Link
 from mgn_pipeline.replication.policy import ReplicationPolicy
+from mgn_pipeline.shared.replication_clock import (
+    DEFAULT_URGENT_DAYS,
+    DEFAULT_WARN_DAYS,
+    FREE_REPLICATION_DAYS,
+    ClockThresholds,
+)
 from mgn_pipeline.shared.scope import Scope
 from mgn_pipeline.shared.settings import CommaList, JsonObject, OptionalStr, Settings
 
@@ -120,3 +126,27 @@ class LinkFields(Settings):
         return LinkTags(
             window_key=self.cutover_window_tag_key, exception_key=self.bandwidth_exception_tag_key
         )
+
+
+class ReplicationClockFields(Settings):
+    """When a server still replicating is told of its 90 free days running out: at the warning
+    and at the urgent threshold (days since its first byte)."""
+
+    replication_clock_warn_days: int = Field(
+        alias="REPLICATION_CLOCK_WARN_DAYS", default=DEFAULT_WARN_DAYS, ge=1, lt=FREE_REPLICATION_DAYS
+    )
+    replication_clock_urgent_days: int = Field(
+        alias="REPLICATION_CLOCK_URGENT_DAYS", default=DEFAULT_URGENT_DAYS, ge=2, le=FREE_REPLICATION_DAYS
+    )
+
+    @model_validator(mode="after")
+    def _warning_before_urgent(self) -> ReplicationClockFields:
+        if self.replication_clock_warn_days >= self.replication_clock_urgent_days:
+            raise ValueError(
+                "REPLICATION_CLOCK_WARN_DAYS must be below REPLICATION_CLOCK_URGENT_DAYS"
+                f" ({self.replication_clock_warn_days} >= {self.replication_clock_urgent_days})"
+            )
+        return self
+
+    def replication_clock(self) -> ClockThresholds:
+        return ClockThresholds(self.replication_clock_warn_days, self.replication_clock_urgent_days)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -65,11 +66,24 @@ class SourceServer:
     backlogged_bytes: int = 0
     # Its source addresses (sourceProperties.networkInterfaces): which data centre's link it uses.
     ip_addresses: tuple[str, ...] = ()
+    # lifeCycle.firstByteDateTime and elapsedReplicationDuration: how long MGN has replicated it
+    # (its 90 free days count from the first byte).
+    first_byte_at: datetime | None = None
+    elapsed_replication_seconds: float | None = None
 
     @property
     def bytes_left(self) -> int:
         """What replication still has to send beyond the writes of the moment."""
         return max(0, self.total_bytes - self.replicated_bytes) + self.backlogged_bytes
+
+    def replicated_for(self, now: datetime) -> timedelta | None:
+        """How long the server has replicated: MGN's own elapsedReplicationDuration, else the time
+        since its first byte; None when it never sent one."""
+        if self.elapsed_replication_seconds is not None:
+            return timedelta(seconds=self.elapsed_replication_seconds)
+        if self.first_byte_at is not None:
+            return max(timedelta(0), now - self.first_byte_at)
+        return None
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> SourceServer:
@@ -119,6 +133,8 @@ class SourceServer:
                 if isinstance(nic, Mapping)
                 for ip in nic.get("ips") or []
             ),
+            first_byte_at=_timestamp(life_cycle.get("firstByteDateTime")),
+            elapsed_replication_seconds=duration_seconds(life_cycle.get("elapsedReplicationDuration")),
         )
 
 
@@ -126,12 +142,25 @@ def _disk_sum(disks: list[Mapping[str, Any]], name: str) -> int:
     return sum(int(d.get(name) or 0) for d in disks if isinstance(d.get(name) or 0, int))
 
 
+def _timestamp(text: object) -> datetime | None:
+    """MGN's ISO 8601 date-times (``2026-01-05T08:11:00+00:00``, ``...Z``); None when absent or
+    unreadable (a time without its zone is read as UTC, as MGN means it)."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
 
 
 def duration_seconds(text: str | None) -> float | None:
-    """MGN's ISO-8601 ``lagDuration`` (``PT5M3S``, ``P1DT2H``) in seconds; None when absent or unreadable."""
-    if not text:
+    """MGN's ISO-8601 durations (``lagDuration``, ``elapsedReplicationDuration``: ``PT5M3S``,
+    ``P1DT2H``) in seconds; None when absent or unreadable."""
+    if not isinstance(text, str) or not text:
         return None
     match = _DURATION.match(text.strip())
     if not match:

@@ -39,6 +39,9 @@ class ServerRecord:
     # Its launch configuration's post-launch actions as last read (None: not read yet); see
     # shared.aws.launch_configurations for when they are read again.
     post_launch_actions: dict[str, Any] | None = None
+    # The highest replication-clock threshold (days) a person was told of (0: none), so each is
+    # told once (``claim_clock_notice``).
+    clock_told_days: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,7 @@ def _record_from_item(item: dict[str, Any]) -> ServerRecord:
         post_launch_actions=json.loads(item["postLaunchActions"]["S"])
         if "postLaunchActions" in item
         else None,
+        clock_told_days=int(item.get("clockToldDays", {}).get("N", "0")),
     )
 
 
@@ -202,6 +206,8 @@ class ServerRegistry:
             current.launch_template_id if current else None, current.post_launch_actions if current else None
         )
         item.update(_launch_configuration_attributes(known))
+        if current is not None and current.clock_told_days:
+            item["clockToldDays"] = {"N": str(current.clock_told_days)}  # told stays told
         condition: dict[str, Any]
         if current is None:
             condition = {"ConditionExpression": "attribute_not_exists(serverId)"}
@@ -247,6 +253,50 @@ class ServerRegistry:
             launch_template_id=(learned.template_id if learned else None) or current.launch_template_id,
             post_launch_actions=_known_actions(learned, current),
         )
+
+    def claim_clock_notice(self, server_id: str, threshold_days: int) -> bool:
+        """Claim the telling of the replication-clock threshold ``threshold_days`` for a server:
+        True for the one caller that moves its record past every threshold told before, False when
+        another run (or an earlier one) claimed it. The version moves too, so a concurrent
+        ``record`` that read the item before this claim fails its condition instead of writing the
+        item back without it."""
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"serverId": {"S": server_id}},
+                UpdateExpression="SET clockToldDays = :told, version = version + :one",
+                ConditionExpression="attribute_exists(serverId)"
+                " AND (attribute_not_exists(clockToldDays) OR clockToldDays < :told)",
+                ExpressionAttributeValues={":told": {"N": str(threshold_days)}, ":one": {"N": "1"}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                self._read.pop(server_id, None)  # someone else moved it: read it afresh next time
+                return False
+            raise
+        self._read[server_id] = _record_from_item(response["Attributes"])
+        return True
+
+    def release_clock_notice(self, server_id: str, threshold_days: int, told_before: int) -> None:
+        """Undo a claim whose message could not be sent, so the next reconcile tells it again
+        (only if the record still holds this claim)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"serverId": {"S": server_id}},
+                UpdateExpression="SET clockToldDays = :before, version = version + :one",
+                ConditionExpression="clockToldDays = :told",
+                ExpressionAttributeValues={
+                    ":before": {"N": str(told_before)},
+                    ":told": {"N": str(threshold_days)},
+                    ":one": {"N": "1"},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        self._read.pop(server_id, None)
 
     def account_checked_at(self, check: str) -> datetime | None:
         """When the account-wide ``check`` (e.g. the replication templates) last ran on a schedule."""
