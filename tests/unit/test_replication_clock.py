@@ -246,16 +246,17 @@ class FailingNotifier(FakeNotifier):
         raise ClientError({"Error": {"Code": "InternalError", "Message": "SNS is down"}}, "Publish")
 
 
-def keeper(dynamodb: Any, notifier: FakeNotifier, audit: FakeAudit, now: datetime) -> ReplicationClockKeeper:
-    """A keeper as one reconcile builds it: its own registry (a new invocation), with the records."""
-    registry = ServerRegistry(dynamodb, "servers")
+def keeper(
+    dynamodb: Any, notifier: FakeNotifier, audit: FakeAudit, registry: ServerRegistry | None = None
+) -> ReplicationClockKeeper:
+    """A keeper as one reconcile builds it: its own registry (a new invocation) unless given one."""
     return ReplicationClockKeeper(
-        registry=registry,
+        registry=registry or ServerRegistry(dynamodb, "servers"),
         thresholds=DEFAULT,
         scope=Scope(),
         audit=audit,  # type: ignore[arg-type]
         notifier=lambda: notifier,  # type: ignore[arg-type,return-value]
-        now=lambda: now,
+        now=lambda: NOW,
     )
 
 
@@ -271,20 +272,21 @@ def test_the_keeper_tells_each_threshold_once_across_runs_and_a_racing_twin(serv
     recorded(dynamodb, server)
     notifier, audit = FakeNotifier(), FakeAudit()
     # Two runs that read the record before either claimed: only one tells.
-    first, twin = keeper(dynamodb, notifier, audit, NOW), keeper(dynamodb, notifier, audit, NOW)
-    first._registry.read_many([server.server_id])
-    twin._registry.read_many([server.server_id])
+    registries = [ServerRegistry(dynamodb, "servers") for _ in range(2)]
+    for registry in registries:
+        registry.read_many([server.server_id])
+    first, twin = (keeper(dynamodb, notifier, audit, registry) for registry in registries)
     assert first.keep(RECONCILER, [server]) == [f"{server.server_id}: told of 60 days replicating"]
     assert twin.keep(RECONCILER, [server]) == []
     assert len(notifier.told) == 1 and audit.actions(server.server_id) == ["replication-clock-told"]
     # A state change written later keeps what was told (the full put carries it).
     moved = replicating(62, lifecycle="TESTING")
     recorded(dynamodb, moved)
-    assert keeper(dynamodb, notifier, audit, NOW).keep(RECONCILER, [moved]) == []
+    assert keeper(dynamodb, notifier, audit).keep(RECONCILER, [moved]) == []
     # At 80 days, once more; then never again.
     later = replicating(81, lifecycle="TESTING")
-    assert len(keeper(dynamodb, notifier, audit, NOW).keep(RECONCILER, [later])) == 1
-    assert keeper(dynamodb, notifier, audit, NOW).keep(RECONCILER, [later]) == []
+    assert len(keeper(dynamodb, notifier, audit).keep(RECONCILER, [later])) == 1
+    assert keeper(dynamodb, notifier, audit).keep(RECONCILER, [later]) == []
     assert len(notifier.told) == 2
     assert audit.actions(server.server_id) == ["replication-clock-told"] * 2
 
@@ -294,8 +296,18 @@ def test_a_message_that_could_not_be_sent_is_tried_again(servers_table: Any) -> 
     server = replicating(65)
     recorded(dynamodb, server)
     audit = FakeAudit()
-    assert keeper(dynamodb, FailingNotifier(), audit, NOW).keep(RECONCILER, [server]) == []
+    assert keeper(dynamodb, FailingNotifier(), audit).keep(RECONCILER, [server]) == []
     assert audit.actions(server.server_id) == []
     notifier = FakeNotifier()
-    assert len(keeper(dynamodb, notifier, audit, NOW).keep(RECONCILER, [server])) == 1
+    assert len(keeper(dynamodb, notifier, audit).keep(RECONCILER, [server])) == 1
     assert len(notifier.told) == 1
+
+
+def test_the_status_command_refuses_thresholds_out_of_order(capsys: pytest.CaptureFixture[str]) -> None:
+    from mgn_pipeline_ops.cli.status import main
+
+    argv = ["status", "--servers-table", "srv", "--warn-days", "80", "--urgent-days", "60"]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv, mgn=object(), dynamodb=object())
+    assert exit_.value.code == 2
+    assert "thresholds must satisfy" in capsys.readouterr().err
