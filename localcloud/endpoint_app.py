@@ -83,7 +83,7 @@ class LocalCloudEndpoint:
         if backend is Backend.MOTO:
             with self.lock:
                 # Read the whole answer inside the lock: moto's may be produced lazily.
-                return list(self._moto(environ, start_response))
+                return _read_whole(self._moto(environ, start_response))
         body = request.get_data()
         with self.lock:
             if backend is Backend.MGN:
@@ -128,6 +128,16 @@ class LocalCloudEndpoint:
                 key: cloud.stack.refs[key] for key in ("ServersTable", "AuditTable", "CutoverGateTable")
             },
         }
+
+
+def _read_whole(answer: Iterable[bytes]) -> list[bytes]:
+    """All of a WSGI answer, then closed, as WSGI asks of whoever consumes one."""
+    try:
+        return list(answer)
+    finally:
+        close = getattr(answer, "close", None)
+        if close is not None:
+            close()
 
 
 def _raw_url(environ: WSGIEnvironment) -> str:
