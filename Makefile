@@ -33,10 +33,14 @@ CFN_LINT    := $(SAM_VENV)/bin/cfn-lint
 CKV_VENV    := .venvs/checkov
 CKV_STAMP   := $(CKV_VENV)/.installed
 CHECKOV     := $(CKV_VENV)/bin/checkov
+AWSCLI_VENV := .venvs/awscli
+AWSCLI_STAMP := $(AWSCLI_VENV)/.installed
 NODE_STAMP  := node_modules/.installed
 
 TEMPLATE    := template.yaml
 PY_DIRS      = $(wildcard functions layers localcloud tests benchmarks tools mgn_pipeline_ops)
+# `make localcloud`'s options (python -m localcloud.endpoint serve --help).
+LOCALCLOUD_ARGS ?= --speed 60
 # Test directories that exist (others are still being written).
 UNIT_DIRS    = $(wildcard tests/unit)
 INTEG_DIRS   = $(wildcard tests/integration tests/emulator tests/onprem)
@@ -85,6 +89,10 @@ bench: $(VENV_STAMP) ## Every benchmark: cold start, wave of 200 servers, health
 	  echo "+ $(PY) $$script"; $(PY) $$script || exit 1; \
 	done
 
+.PHONY: localcloud
+localcloud: $(VENV_STAMP) ## Serve the emulated account on http://127.0.0.1:4566 for any AWS client (LOCALCLOUD_ARGS="--step", "--port 0", "--speed 600")
+	$(PY) -m localcloud.endpoint serve $(LOCALCLOUD_ARGS)
+
 ##@ Benchmarks
 
 .PHONY: bench-chaos
@@ -122,7 +130,7 @@ unit: $(VENV_STAMP) ## Unit tests, sockets disabled (pytest-socket)
 	$(PYTEST) $(UNIT_DIRS) --disable-socket --allow-unix-socket
 
 .PHONY: integration
-integration: $(VENV_STAMP) ## Integration tests on the emulated AWS and loopback: tests/integration (whole flows), tests/emulator (the emulated AWS itself), tests/onprem
+integration: $(VENV_STAMP) $(AWSCLI_STAMP) ## Integration tests on the emulated AWS and loopback: tests/integration (whole flows), tests/emulator (the emulated AWS itself), tests/onprem
 	@test -n "$(INTEG_DIRS)" || { echo "integration: no tests/integration or tests/emulator" >&2; exit 1; }
 	$(PYTEST) $(INTEG_DIRS) -n $(INTEG_WORKERS)
 
@@ -159,7 +167,7 @@ build: $(SAM_STAMP) $(VENV_STAMP) ## sam build --parallel --cached (arm64), then
 ##@ Setup
 
 .PHONY: bootstrap
-bootstrap: $(VENV_STAMP) $(SAM_STAMP) $(CKV_STAMP) $(NODE_STAMP) ## Create .venv, .venvs/sam, .venvs/checkov, node_modules
+bootstrap: $(VENV_STAMP) $(SAM_STAMP) $(CKV_STAMP) $(AWSCLI_STAMP) $(NODE_STAMP) ## Create .venv, .venvs/sam, .venvs/checkov, .venvs/awscli, node_modules
 
 .PHONY: venv
 venv: $(VENV_STAMP) ## Create .venv (Python 3.13 + requirements-dev.txt)
@@ -191,6 +199,13 @@ $(CKV_STAMP): tools/requirements-checkov.txt tools/constraints-checkov.txt
 	@[ -x $(CKV_VENV)/bin/python ] || { echo "+ $(TOOLS_PY) -m venv $(CKV_VENV)"; "$(TOOLS_PY)" -m venv $(CKV_VENV); }
 	@echo "+ $(CKV_VENV)/bin/pip install -r tools/requirements-checkov.txt"
 	@$(CKV_VENV)/bin/python -m pip install -q -r tools/requirements-checkov.txt 2>&1 | $(PIP_FILTER)
+	@touch $@
+
+$(AWSCLI_STAMP): tools/requirements-awscli.txt tools/constraints-awscli.txt
+	@test -n "$(TOOLS_PY)" || { echo "error: no python3 found for the AWS CLI virtualenv" >&2; exit 1; }
+	@[ -x $(AWSCLI_VENV)/bin/python ] || { echo "+ $(TOOLS_PY) -m venv $(AWSCLI_VENV)"; "$(TOOLS_PY)" -m venv $(AWSCLI_VENV); }
+	@echo "+ $(AWSCLI_VENV)/bin/pip install -r tools/requirements-awscli.txt"
+	@$(AWSCLI_VENV)/bin/python -m pip install -q -r tools/requirements-awscli.txt 2>&1 | $(PIP_FILTER)
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json

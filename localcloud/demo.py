@@ -14,15 +14,14 @@ logs go to ``reports/demo-function-logs.jsonl``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from localcloud.cloud import LocalCloud
+from localcloud.function_logs import function_logs_to
 from localcloud.gate import CutoverCloud, cutover_cloud
 from localcloud.mgn import Timings
 
@@ -68,13 +67,7 @@ class LiveView:
 
     def run(self, seconds: float, every: float = 30.0) -> None:
         """Advance simulated time, looking at the world every ``every`` seconds."""
-        end = self.cloud.clock.now().timestamp() + seconds
-        while self.cloud.clock.now().timestamp() < end:
-            # Step Functions runs in real time beside the simulated clock: let executions settle.
-            self.gate.settle()
-            self.cloud.clock.advance(min(every, end - self.cloud.clock.now().timestamp()))
-            self.gate.settle()
-            self.refresh()
+        self.gate.pass_time(seconds, every, after_each=self.refresh)
 
 
 def run_demo(out: TextIO) -> int:
@@ -239,19 +232,6 @@ def print_summary(cloud: LocalCloud, view: LiveView, out: TextIO) -> None:
     )
     dead = cloud.stack.queue_messages("FunctionFailureDLQ") + cloud.stack.queue_messages("EventDeliveryDLQ")
     print(f"  Dead letters: {len(dead)}", file=out)
-
-
-@contextlib.contextmanager
-def function_logs_to(path: Path) -> Iterator[TextIO]:
-    """The handlers' JSON logs (Powertools writes to stdout) go to a file; the demo talks on the terminal."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    terminal = sys.stdout
-    with path.open("w") as logs:
-        sys.stdout = logs
-        try:
-            yield terminal
-        finally:
-            sys.stdout = terminal
 
 
 def main(argv: list[str] | None = None) -> int:

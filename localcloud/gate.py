@@ -9,7 +9,7 @@ execution is parked on a task token or finished before time moves on.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +135,20 @@ class CutoverCloud:
                 return
             previous = current
         raise TimeoutError(f"executions did not settle within {timeout_s} s")
+
+    def pass_time(
+        self, seconds: float, every: float = 30.0, after_each: Callable[[], object] | None = None
+    ) -> None:
+        """Move simulated time in steps of ``every`` seconds, the clock's timers (schedules, MGN's
+        jobs, the bus) firing on the way; the executions settle around each step, since they run in
+        real time. ``after_each`` looks at the world after every step."""
+        end = self.clock.now().timestamp() + seconds
+        while self.clock.now().timestamp() < end:
+            self.settle()
+            self.clock.advance(min(every, end - self.clock.now().timestamp()))
+            self.settle()
+            if after_each is not None:
+                after_each()
 
     def run_events(self, seconds: float = 5.0) -> None:
         """Deliver what is queued on the bus (a few simulated seconds) and let the executions settle."""
