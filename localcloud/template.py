@@ -433,3 +433,19 @@ def resolve(value: Any, refs: Mapping[str, Any], conditions: Mapping[str, bool] 
         if key.startswith("Fn::"):
             raise NotImplementedError(f"intrinsic {key} is not supported by localcloud.template.resolve")
     return {k: resolve(v, refs, conditions) for k, v in value.items()}
+
+
+def create_table(dynamodb: Any, logical_id: str, name: str) -> str:
+    """Create the template's table ``logical_id`` under ``name``, with its key schema and indexes
+    (for benchmarks and tests that run a store without the whole stack)."""
+    props = Template.load().resources()[logical_id]["Properties"]
+    table: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        table["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    dynamodb.create_table(**table)
+    return name

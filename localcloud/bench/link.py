@@ -29,6 +29,7 @@ from moto import mock_aws
 
 from localcloud.clock import SimClock
 from localcloud.mgn import MgnEmulator, Timings
+from localcloud.template import create_table
 from mgn_pipeline.replication.bandwidth import LinkBudget
 from mgn_pipeline.replication.link_keeper import DEFAULT_WINDOW_TAG_KEY, LinkKeeper, LinkTags
 from mgn_pipeline.replication.link_store import LinkState, LinkStore
@@ -300,24 +301,8 @@ def _progress(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def _keeper(clock: SimClock, mgn: Any, budget: LinkBudget) -> LinkKeeper:
     """The pipeline's keeper on this account: its link record in a servers table, its audit trail."""
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(
-        TableName="servers",
-        KeySchema=[{"AttributeName": "serverId", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "serverId", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.create_table(
-        TableName="audit",
-        KeySchema=[
-            {"AttributeName": "subject", "KeyType": "HASH"},
-            {"AttributeName": "recordId", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "subject", "AttributeType": "S"},
-            {"AttributeName": "recordId", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(dynamodb, "ServersTable", "servers")
+    create_table(dynamodb, "AuditTable", "audit")
     sns = boto3.client("sns", region_name="us-east-1")
     topic = sns.create_topic(Name="pipeline")["TopicArn"]
     return LinkKeeper(
