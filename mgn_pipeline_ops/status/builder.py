@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from mgn_pipeline.cutover.evidence import ReadinessSnapshot
 from mgn_pipeline.cutover.model import GateStatus
 from mgn_pipeline.cutover.store import GateRecord, record_from_item
 from mgn_pipeline.launches.model import QueueItem
@@ -45,6 +46,8 @@ _GATE_FIELDS = (
     "updatedAt",
     "wave",
     "waveRequestId",
+    "approvalReadiness",
+    "cutoverReadiness",
 )
 DEFAULT_STUCK_AFTER = timedelta(hours=4)
 DEFAULT_AUDIT_LIMIT = 10
@@ -290,7 +293,20 @@ def _gate_view(gate: GateRecord | None) -> dict[str, Any] | None:
         "updatedAt": gate.updated_at or None,
         "wave": gate.wave,
         "waveRequestId": gate.wave_request_id,
+        # What the approval was asked on and, if it was found worse, what the cutover found instead.
+        "approvalReadiness": _readiness_view(gate.approval_readiness),
+        "cutoverReadiness": _readiness_view(gate.cutover_readiness),
     }
+
+
+def _readiness_view(snapshot: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not snapshot:
+        return None
+    try:
+        summary = ReadinessSnapshot.from_dict(snapshot).summary()
+    except (KeyError, TypeError, ValueError):
+        summary = "unreadable snapshot"
+    return {**snapshot, "summary": summary}
 
 
 def _queue_view(item: QueueItem | None) -> dict[str, Any] | None:

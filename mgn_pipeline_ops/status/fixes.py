@@ -108,6 +108,13 @@ PROBLEMS: Mapping[str, Fix] = {
         "Nothing to do: approval is asked again once replication is ready.",
         needs_person=False,
     ),
+    "cutover-readiness-worsened": Fix(
+        "the approved cutover was not started: readiness got worse since approval",
+        "Nothing to do now: a fresh approval is asked with the new readiness once the server is ready "
+        "again. If it repeats, see why in this record (lag growth: ReadinessLagGrowthSeconds; network "
+        "health: the latest report; test evidence age: TestEvidenceMaxAgeDays).",
+        needs_person=False,
+    ),
     "cutover-gate-blocked": Fix(
         "the cutover gate closed: not ready before the wait limit",
         "Fix replication or the network (see the gate's reason), then " + _TEST_AGAIN,
@@ -178,6 +185,7 @@ PROGRESS = frozenset(
         "cutover-approval-requested",
         "wave-approval-requested",
         "cutover-approved",
+        "cutover-readiness-confirmed",
         "cutover-queued",
         "cutover-started",
         "cutover-verification-passed",

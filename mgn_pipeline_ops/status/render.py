@@ -127,6 +127,13 @@ def _details(status: ServerStatus, now: datetime) -> list[str]:
             + (f"{int(left)} free days left (until {ends})" if left > 0 else f"free period over since {ends}")
             + f" [past {clock['thresholdDays']} days: cut over, or stop replication and archive]"
         )
+    gate = status.gate or {}
+    asked = gate.get("approvalReadiness")
+    if asked and gate.get("status") in {"WAITING_APPROVAL", "APPROVED", "WAITING_REPLICATION"}:
+        lines.append(f"    approval asked on: {asked['summary']} (at {_when(asked.get('takenAt'), now)})")
+    found = gate.get("cutoverReadiness")
+    if found and gate.get("status") in {"OPENING", "WAITING_READY"}:
+        lines.append(f"    not cut over, readiness got worse: {gate.get('reason') or found['summary']}")
     if status.wait is not None:
         what = status.wait.what
         if status.wait.on_person and "person" not in what:

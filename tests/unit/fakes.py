@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from mgn_pipeline.jobs.health_gate import HealthReading
 from mgn_pipeline.jobs.mgn_jobs import JobRequest
 from mgn_pipeline.jobs.verification import InstanceFacts
 from mgn_pipeline.shared.server import LifeCycleState, ReplicationState, SourceServer
@@ -56,6 +57,10 @@ class FakeHealth:
 
     def latest_gate_status(self) -> tuple[bool, list[str]]:
         return self.green, self.reasons
+
+    def latest_reading(self) -> HealthReading:
+        status = "PASS" if self.green else "FAIL"
+        return HealthReading(self.green, status, None, tuple(self.reasons))
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,8 +21,10 @@ from mgn_pipeline.cutover.errors import (
     CutoverVerificationFailed,
     CutoverVerificationPending,
     GateStateError,
+    ReadinessWorsened,
     ReplicationNotReady,
 )
+from mgn_pipeline.cutover.evidence import ReadinessLimits, VerifiedTest
 from mgn_pipeline.cutover.launching import GateLaunch
 from mgn_pipeline.cutover.model import Decision, GateStatus, Outcome, token_ref
 from mgn_pipeline.cutover.notices import GateNotices
@@ -120,6 +123,7 @@ class Gate:
     health: FakeHealth
     audit: FakeAudit
     people: FakeNotifier
+    verified: FakeVerifiedTests
 
     def status(self) -> GateStatus:
         record = self.store.get(SID)
@@ -164,6 +168,7 @@ def world(dynamodb: Any) -> Gate:
         FakeAudit(),
         FakeNotifier(),
     )
+    verified = FakeVerifiedTests(VerifiedTest("mgnjob-test", clock() - timedelta(hours=2), 9, 9))
     store = GateStore(dynamodb, "gates")
     steps = GateTransitions(store=store, stepfunctions=lambda: sfn, now=clock)
     notices = GateNotices(audit=audit, notifier=lambda: people, gateway=gateway, now=clock)  # type: ignore[arg-type]
@@ -172,7 +177,14 @@ def world(dynamodb: Any) -> Gate:
     )
     gate = CutoverGate(
         steps=steps,
-        readiness=GateReadiness(steps=steps, gateway=gateway, health=health, notices=notices, config=config),  # type: ignore[arg-type]
+        readiness=GateReadiness(
+            steps=steps,
+            gateway=gateway,  # type: ignore[arg-type]
+            health=health,
+            notices=notices,
+            config=config,
+            test_evidence=verified,
+        ),
         approval=GateApproval(steps=steps, gateway=gateway, ssm=lambda: ssm, notices=notices, config=config),  # type: ignore[arg-type]
         launch=GateLaunch(steps=steps, jobs=jobs, notices=notices),  # type: ignore[arg-type]
         completion=GateCompletion(
@@ -187,7 +199,17 @@ def world(dynamodb: Any) -> Gate:
             config=config,
         ),
     )
-    return Gate(gate, store, clock, gateway, jobs, sfn, ssm, health, audit, people)
+    return Gate(gate, store, clock, gateway, jobs, sfn, ssm, health, audit, people, verified)
+
+
+@dataclass
+class FakeVerifiedTests:
+    """The launch queue's record of the passed test, as the readiness snapshot reads it."""
+
+    test: VerifiedTest | None
+
+    def passed_test(self, server_id: str, job_id: str | None) -> VerifiedTest | None:
+        return self.test if self.test and job_id in (None, self.test.job_id) else None
 
 
 def _decision(outcome: Outcome, approver: str | None) -> Decision:
@@ -453,3 +475,63 @@ def test_rollback_leaves_alone_an_instance_someone_else_launched(world: Gate) ->
     )
     assert world.jobs.writes == []
     assert world.status() is GateStatus.ROLLED_BACK
+
+
+# ---------------------------------------------------------------------- readiness snapshots
+def _approved_on_a_snapshot(world: Gate) -> None:
+    """Precheck, approval asked on its snapshot, approved: the state machine up to the recheck."""
+    world.gate.start(SID, "mgnjob-test", observed=_server())
+    facts = world.gate.readiness.precheck(SID, 1)
+    world.gate.approval.request_approval(SID, 1, "token-approval", f"{MACHINE}:{SID}-1", facts)
+    record = world.store.get(SID)
+    assert record is not None
+    world.gate.approval.apply_decision(record, _decision(Outcome.APPROVED, APPROVER), "ssm:Success")
+
+
+def test_the_approval_is_asked_on_a_snapshot_kept_with_the_gate(world: Gate) -> None:
+    _approved_on_a_snapshot(world)
+    (request,) = world.ssm.started
+    shown = request["Parameters"]["Readiness"][0]
+    assert "lag 5 s" in shown and "test mgnjob-test: 9/9 checks passed, verified 2 h ago" in shown
+    record = world.store.get(SID)
+    assert record is not None and record.approval_readiness is not None
+    assert record.approval_readiness["test"]["jobId"] == "mgnjob-test"
+
+
+def test_test_evidence_aged_past_the_limit_since_approval_stops_the_cutover(world: Gate) -> None:
+    _approved_on_a_snapshot(world)
+    limit = ReadinessLimits().test_evidence_max_age_days
+    world.clock.advance(limit * 86400)  # approved, then left until the evidence is too old
+    with pytest.raises(ReadinessWorsened, match=f"over the {limit}-day limit"):
+        world.gate.readiness.recheck(SID, 1)
+    assert world.gate.readiness.ask_again(SID, 1) == {"askedAgain": True}
+    assert world.status() is GateStatus.OPENING
+    record = world.store.get(SID)
+    assert record is not None and record.task_token is None and record.automation_execution_id is None
+    worse = next(r for r in world.audit.records if r.action == "cutover-readiness-worsened")
+    assert worse.details["approved"]["test"] == worse.details["atCutover"]["test"]
+    assert worse.details["atCutover"]["takenAt"] > worse.details["approved"]["takenAt"]
+    assert [kind for kind, subject in world.people.told if "readiness got worse" in subject] == [
+        "cutover-reapproval"
+    ]
+    # A retried task does not tell twice; the next request is a new SSM execution, not the old one.
+    assert world.gate.readiness.ask_again(SID, 1) == {"askedAgain": True}
+    assert len([s for _, s in world.people.told if "readiness got worse" in s]) == 1
+    facts = world.gate.readiness.precheck(SID, 1)
+    world.gate.approval.request_approval(SID, 1, "token-again", f"{MACHINE}:{SID}-1", facts)
+    first, second = world.ssm.started
+    assert first["ClientToken"] != second["ClientToken"]
+    assert "verified 7.1 days ago" in second["Parameters"]["Readiness"][0]
+
+
+def test_readiness_no_worse_than_approved_is_confirmed_with_both_snapshots(world: Gate) -> None:
+    _approved_on_a_snapshot(world)
+    world.clock.advance(600)
+    world.gateway.update(SID, lag_duration="PT200S")  # grown, but within the limit
+    world.gate.readiness.recheck(SID, 1)
+    confirmed = world.audit.records[-1]
+    assert confirmed.action == "cutover-readiness-confirmed"
+    assert (confirmed.details["approved"]["lagSeconds"], confirmed.details["atCutover"]["lagSeconds"]) == (
+        5.0,
+        200.0,
+    )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from mgn_pipeline.composition.test_evidence import LaunchQueueVerifiedTests
 from mgn_pipeline.cutover.approval import GateApproval
 from mgn_pipeline.cutover.completion import GateCompletion
 from mgn_pipeline.cutover.config import ApprovalScope, CutoverConfig
@@ -26,6 +27,7 @@ from mgn_pipeline.jobs.health_gate import DynamoHealthStatus
 from mgn_pipeline.jobs.instances import Ec2Instances
 from mgn_pipeline.jobs.mgn_jobs import MgnJobs
 from mgn_pipeline.jobs.probe import SocketProber, TcpProber
+from mgn_pipeline.launches.queue import LaunchQueue
 from mgn_pipeline.pipeline.advance import PassCheck, Pipeline, StepAction
 from mgn_pipeline.shared.aws.audit import AuditTrail
 from mgn_pipeline.shared.aws.clients import AWS_CONFIG, AwsClients
@@ -144,7 +146,16 @@ def gate_from_config(
     )
     return CutoverGate(
         steps=steps,
-        readiness=GateReadiness(steps=steps, gateway=gateway, health=health, notices=notices, config=config),
+        readiness=GateReadiness(
+            steps=steps,
+            gateway=gateway,
+            health=health,
+            notices=notices,
+            config=config,
+            test_evidence=LaunchQueueVerifiedTests(LaunchQueue(clients.dynamodb, config.launch_queue_table))
+            if config.launch_queue_table
+            else None,
+        ),
         approval=GateApproval(
             steps=steps, gateway=gateway, ssm=lambda: more.ssm, notices=notices, config=config, waves=waves
         ),

@@ -25,7 +25,9 @@ class LaunchingSettings(RecordFields, LaunchPolicyFields, TestLaunchFields, Cuto
     """What a function that starts MGN jobs reads (test launches and cutovers)."""
 
     def cutover(self) -> CutoverConfig | None:
-        return self.cutover_config(self.allowed_launch_subnet_ids, self.servers_table)
+        return self.cutover_config(
+            self.allowed_launch_subnet_ids, self.servers_table, self.launch_queue_table or ""
+        )
 
     def test_launch(self) -> TestLaunchConfig | None:
         return self.test_launch_config(self.allowed_launch_subnet_ids)

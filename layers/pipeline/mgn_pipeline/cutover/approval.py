@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from mgn_pipeline.cutover.config import CutoverConfig
 from mgn_pipeline.cutover.errors import GateStateError
+from mgn_pipeline.cutover.evidence import ReadinessSnapshot
 from mgn_pipeline.cutover.model import (
     Decision,
     GateStatus,
@@ -81,8 +82,11 @@ class GateApproval:
     ) -> dict[str, Any]:
         """``readiness``: what the precheck just saw (``readiness_facts``); read afresh when absent."""
         record = self._steps.expect(server_id, attempt, {GateStatus.OPENING, GateStatus.WAITING_APPROVAL})
+        # The precheck's snapshot: what this request is asked on, and what the recheck compares with.
+        snapshot = (readiness or {}).get("snapshot")
+        asked_on = {"approvalReadiness": snapshot} if isinstance(snapshot, dict) else {}
         if self.waves is not None:
-            return self.waves.park(record, token, execution_arn)
+            return self.waves.park(record, token, execution_arn, asked_on)
         facts = dict(readiness) if readiness else readiness_facts(self._gateway.get_server(server_id))
         ref = token_ref(server_id, attempt)
         parameters = {
@@ -99,9 +103,13 @@ class GateApproval:
             "NotificationArn": [self._config.approval_topic_arn],
             "PipelineExecutionArn": [execution_arn],
             "TaskTokenRef": [ref],
+            "Readiness": [_readiness_text(snapshot)],
         }
-        # Same attempt, same client token: a retried task finds the execution it started.
-        client_token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{execution_arn}#{ref}"))
+        # Same request, same client token: a retried task finds the execution it started. A request
+        # asked again (readiness got worse, or the approval lapsed) is a new one: its snapshot is new,
+        # and SSM must not hand back the execution that was decided already.
+        asked_at = snapshot.get("takenAt") if isinstance(snapshot, dict) else None
+        client_token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{execution_arn}#{ref}#{asked_at or ''}"))
         automation_id = str(
             self._ssm().start_automation_execution(
                 DocumentName=self._config.approval_document, Parameters=parameters, ClientToken=client_token
@@ -111,7 +119,8 @@ class GateApproval:
             record,
             GateStatus.WAITING_APPROVAL,
             token=token,
-            set_fields={"automationExecutionId": automation_id, "executionArn": execution_arn},
+            set_fields={"automationExecutionId": automation_id, "executionArn": execution_arn, **asked_on},
+            remove=["cutoverReadiness"],
         )
         if moved is None:
             return self._asked_meanwhile(server_id, attempt, automation_id)
@@ -123,6 +132,7 @@ class GateApproval:
                 "attempt": attempt,
                 "automationExecutionId": automation_id,
                 "approvers": list(self._config.approvers),
+                "readiness": snapshot,
             },
         )
         return {"automationExecutionId": automation_id}
@@ -319,3 +329,15 @@ def _safe_name(text: str) -> str:
 
 def _safe_text(text: str) -> str:
     return _UNSAFE_TEXT.sub(" ", text)[:200] or "verified"
+
+
+def _readiness_text(snapshot: Mapping[str, Any] | None) -> str:
+    """The runbook's Readiness parameter: the snapshot in one plain line (an Automation parameter
+    value holds at most 512 characters)."""
+    if not snapshot:
+        return "not measured"
+    try:
+        line = ReadinessSnapshot.from_dict(snapshot).summary()
+    except (KeyError, TypeError, ValueError):
+        return "not measured"
+    return _UNSAFE_TEXT.sub(" ", line)[:500]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from mgn_pipeline.cutover.evidence import ReadinessLimits
 from mgn_pipeline.jobs.verification import DEFAULT_APP_PORTS_TAG
 
 # The job tag naming the gate attempt (server#attempt) a rollback's terminate job belongs to.
@@ -45,3 +46,6 @@ class CutoverConfig:
     wave_gather_seconds: int = 7200
     servers_table: str = ""
     wave_tag_key: str = "wave"
+    # Where the test verification is recorded (the approval's test evidence); empty: not read.
+    launch_queue_table: str = ""
+    readiness_limits: ReadinessLimits = field(default_factory=ReadinessLimits)

@@ -10,6 +10,11 @@ class ReplicationNotReady(PipelineError):
     """Replication is not CONTINUOUS, has an error, or lags more than the configured threshold."""
 
 
+class ReadinessWorsened(PipelineError):
+    """Right before cutover the server is less ready than when approved, beyond the set limits: the
+    cutover is not started and a fresh approval is asked."""
+
+
 class CutoverRejected(PipelineError):
     """A person rejected the cutover (or cancelled the approval): nothing is cut over."""
 

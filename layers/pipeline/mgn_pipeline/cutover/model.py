@@ -77,6 +77,7 @@ def observed_snapshot(server: SourceServer, at: datetime) -> dict[str, Any]:
         "replication": server.replication.value,
         "replicationError": server.replication_error,
         "lag": server.lag_duration,
+        "lastSnapshotAt": server.last_snapshot_at,
         "hostname": server.hostname,
         "tags": dict(server.tags),
         "lastTestJobId": server.last_test_job_id,
@@ -100,6 +101,7 @@ def server_from_snapshot(
             tags=dict(snapshot.get("tags") or {}),
             replication_error=snapshot.get("replicationError"),
             lag_duration=snapshot.get("lag"),
+            last_snapshot_at=snapshot.get("lastSnapshotAt"),
             last_test_job_id=snapshot.get("lastTestJobId"),
         )
     except (KeyError, TypeError, ValueError):

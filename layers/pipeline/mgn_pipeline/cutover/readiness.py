@@ -1,7 +1,9 @@
 """Opening a gate after a verified test, and holding it until the network and replication are ready.
 
 Readiness is asked twice: before approval is asked (WAITING_READY) and again after it, just before
-the cutover (WAITING_REPLICATION). A parked task token is resolved by ``follow`` when ready.
+the cutover (WAITING_REPLICATION). A parked task token is resolved by ``follow`` when ready. Each
+check takes a readiness snapshot (``cutover.evidence``): the approval is asked on the first, and a
+second one worse beyond the limits sends the gate back for a fresh approval instead of a cutover.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 from mgn_pipeline.cutover.config import CutoverConfig
-from mgn_pipeline.cutover.errors import GateStateError, ReplicationNotReady
+from mgn_pipeline.cutover.errors import GateStateError, ReadinessWorsened, ReplicationNotReady
+from mgn_pipeline.cutover.evidence import ReadinessSnapshot, VerifiedTestSource, take_snapshot, what_got_worse
 from mgn_pipeline.cutover.model import (
     CLOSED,
     GateStatus,
@@ -24,7 +27,7 @@ from mgn_pipeline.cutover.model import (
 from mgn_pipeline.cutover.notices import GateNotices
 from mgn_pipeline.cutover.store import GateRecord, Outbox
 from mgn_pipeline.cutover.transitions import GateTransitions
-from mgn_pipeline.jobs.health_gate import HealthStatus
+from mgn_pipeline.jobs.health_gate import HealthReadings
 from mgn_pipeline.shared.aws.mgn import MgnGateway
 from mgn_pipeline.shared.errors import NetworkHealthGateFailed
 from mgn_pipeline.shared.server import LifeCycleState, SourceServer
@@ -41,10 +44,13 @@ class GateReadiness:
         *,
         steps: GateTransitions,
         gateway: MgnGateway,
-        health: HealthStatus,
+        health: HealthReadings,
         notices: GateNotices,
         config: CutoverConfig,
+        test_evidence: VerifiedTestSource | None = None,
     ) -> None:
+        """``test_evidence``: where the passed test verification is read (None: snapshots have none)."""
+        self._test_evidence = test_evidence
         self._steps = steps
         self._store = steps.store
         self._gateway = gateway
@@ -107,7 +113,14 @@ class GateReadiness:
         if server.lifecycle is not LifeCycleState.READY_FOR_CUTOVER:
             raise GateStateError(f"{server_id} is {server.lifecycle.value}, not READY_FOR_CUTOVER")
         self.check_ready(server)
-        return {"status": record.status.value, **readiness_facts(server)}
+        snapshot = self.snapshot(server, record)
+        return {"status": record.status.value, **readiness_facts(server), "snapshot": snapshot.as_dict()}
+
+    def snapshot(self, server: SourceServer, record: GateRecord) -> ReadinessSnapshot:
+        """How ready the server is now: replication, the network health report, the test evidence."""
+        source = self._test_evidence
+        test = None if source is None else source.passed_test(server.server_id, record.test_job_id)
+        return take_snapshot(server, self._health.latest_reading(), test, self._steps.now())
 
     def _observed(self, record: GateRecord) -> SourceServer | None:
         """The server as MGN described it when the gate opened or was approved, for the check that
@@ -117,10 +130,73 @@ class GateReadiness:
         return server_from_snapshot(record.observed, self._steps.now(), OBSERVED_FRESH_FOR)
 
     def recheck(self, server_id: str, attempt: int) -> dict[str, Any]:
+        """Right before the cutover: readiness no worse than approved (else ``ReadinessWorsened``,
+        and a fresh approval is asked), then ready now (else wait, ``ReplicationNotReady``)."""
         record = self._steps.expect(server_id, attempt, {GateStatus.APPROVED})
         server = self._observed(record) or self._gateway.get_server(server_id)
+        now = self.snapshot(server, record)
+        approved = _readable(record.approval_readiness)
+        worse = [] if approved is None else what_got_worse(approved, now, self._config.readiness_limits)
+        if worse:
+            why = "; ".join(worse)
+            fields = {"cutoverReadiness": now.as_dict(), "reason": why}
+            if self._steps.move(record, record.status, set_fields=fields) is None:
+                raise GateStateError(f"{server_id}: gate moved while rechecking")
+            raise ReadinessWorsened(f"readiness got worse since approval: {why}")
         self.check_ready(server)
+        self._notices.record(
+            server_id,
+            "cutover-readiness-confirmed",
+            "readiness right before cutover is no worse than approved",
+            {"attempt": attempt, "approved": record.approval_readiness, "atCutover": now.as_dict()},
+        )
         return {"replication": server.replication.value, "lag": server.lag_duration}
+
+    def ask_again(self, server_id: str, attempt: int) -> dict[str, Any]:
+        """Readiness got worse since approval: the approval lapses, the approver is told why, and a
+        fresh approval is asked (the state machine goes back to the precheck)."""
+        record = self._steps.expect(server_id, attempt, {GateStatus.APPROVED, GateStatus.OPENING})
+        if record.status is GateStatus.APPROVED:
+            moved = self._steps.move(
+                record, GateStatus.OPENING, remove=["taskToken", "automationExecutionId", "decision"]
+            )
+            if moved is None:
+                raise GateStateError(f"{server_id}: gate moved while asking again")
+        elif record.cutover_readiness is None:
+            raise GateStateError(f"{server_id}: gate not sent back for a fresh approval")
+        else:
+            return {"askedAgain": True}  # a retry after the move: told already
+        why = record.reason or "readiness got worse since approval"
+        approved = _readable(record.approval_readiness)
+        at_cutover = _readable(record.cutover_readiness)
+        self._notices.record(
+            server_id,
+            "cutover-readiness-worsened",
+            why,
+            {
+                "attempt": attempt,
+                "approved": record.approval_readiness,
+                "atCutover": record.cutover_readiness,
+                "decision": dict(record.decision) if record.decision else None,
+            },
+        )
+        self._notices.tell(
+            server_id,
+            "cutover-reapproval",
+            "Cutover of {host} not started: readiness got worse since it was approved",
+            happened=[
+                "The approved cutover was not started: right before it, the server was less ready than"
+                " the approval request said.",
+                f"At approval: {approved.summary() if approved else 'not recorded'}.",
+                f"Now: {at_cutover.summary() if at_cutover else 'not recorded'}.",
+            ],
+            why=[why],
+            what_to_do=[
+                "Nothing is cut over until you approve again: a fresh approval is asked (Systems Manager >"
+                " Automation) with the readiness measured then, once the server is ready again.",
+            ],
+        )
+        return {"askedAgain": True}
 
     def check_ready(self, server: SourceServer) -> None:
         green, reasons = self._health.latest_gate_status()
@@ -219,3 +295,13 @@ class GateReadiness:
     @staticmethod
     def is_waiting(record: GateRecord) -> bool:
         return record.status in _WAITING
+
+
+def _readable(snapshot: Mapping[str, Any] | None) -> ReadinessSnapshot | None:
+    """A stored snapshot, or None when absent or unreadable (a gate opened before snapshots)."""
+    if not snapshot:
+        return None
+    try:
+        return ReadinessSnapshot.from_dict(snapshot)
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from mgn_pipeline.cutover.config import ApprovalScope, CutoverConfig
+from mgn_pipeline.cutover.evidence import ReadinessLimits
 from mgn_pipeline.jobs.settings import InstanceCheckFields
 from mgn_pipeline.shared.errors import SettingsError
 from mgn_pipeline.shared.settings import CommaList, OptionalStr
@@ -31,8 +32,15 @@ class CutoverFields(InstanceCheckFields):
     approval_scope: ApprovalScope = Field(alias="APPROVAL_SCOPE", default=ApprovalScope.SERVER)
     wave_approval_document_name: str = Field(alias="WAVE_APPROVAL_DOCUMENT_NAME", default="", max_length=128)
     wave_approval_gather_minutes: int = Field(alias="WAVE_APPROVAL_GATHER_MINUTES", default=120, ge=0, le=720)
+    # Worse than at approval by more than these, right before cutover: a fresh approval is asked.
+    readiness_lag_growth_seconds: int = Field(
+        alias="READINESS_LAG_GROWTH_SECONDS", default=300, ge=0, le=86400
+    )
+    test_evidence_max_age_days: int = Field(alias="TEST_EVIDENCE_MAX_AGE_DAYS", default=7, ge=1, le=90)
 
-    def cutover_config(self, allowed_subnet_ids: list[str], servers_table: str = "") -> CutoverConfig | None:
+    def cutover_config(
+        self, allowed_subnet_ids: list[str], servers_table: str = "", launch_queue_table: str = ""
+    ) -> CutoverConfig | None:
         if not self.cutover_gate_table:
             return None
         if self.approval_scope is ApprovalScope.WAVE and not self.wave_approval_document_name:
@@ -61,4 +69,9 @@ class CutoverFields(InstanceCheckFields):
             wave_gather_seconds=self.wave_approval_gather_minutes * 60,
             servers_table=servers_table,
             wave_tag_key=self.wave_tag_key,
+            launch_queue_table=launch_queue_table,
+            readiness_limits=ReadinessLimits(
+                lag_growth_seconds=self.readiness_lag_growth_seconds,
+                test_evidence_max_age_days=self.test_evidence_max_age_days,
+            ),
         )

@@ -38,7 +38,9 @@ CUTOVER_QUEUE_FIELDS = (CUTOVER_QUEUE, "cutoverEligibleAt", "cutoverClaimId", "c
 
 
 # Gate fields stored as JSON strings.
-_JSON_FIELDS = frozenset({"decision", "launchParticipant", "tagsAtLaunch", "observed"})
+_JSON_FIELDS = frozenset(
+    {"decision", "launchParticipant", "tagsAtLaunch", "observed", "approvalReadiness", "cutoverReadiness"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,10 @@ class GateRecord:
     tags_at_launch: Mapping[str, str] | None = None
     # The server's wave as its gate opened: what the gate's audit records carry.
     server_wave: str | None = None
+    # The readiness snapshots (cutover.evidence): the one approval was asked on, and the one taken
+    # right before the cutover when it was found worse.
+    approval_readiness: Mapping[str, Any] | None = None
+    cutover_readiness: Mapping[str, Any] | None = None
 
     @property
     def execution_name(self) -> str:
@@ -95,9 +101,9 @@ def record_from_item(item: Mapping[str, Any]) -> GateRecord:
             output=json.loads(string_attribute(box, "output") or "{}"),
         )
     decision = string_attribute(item, "decision")
-    observed, launch_participant, tags_at_launch = (
+    observed, launch_participant, tags_at_launch, approval_readiness, cutover_readiness = (
         json.loads(string_attribute(item, name) or "null")
-        for name in ("observed", "launchParticipant", "tagsAtLaunch")
+        for name in ("observed", "launchParticipant", "tagsAtLaunch", "approvalReadiness", "cutoverReadiness")
     )
     return GateRecord(
         server_id=item["serverId"]["S"],
@@ -119,6 +125,8 @@ def record_from_item(item: Mapping[str, Any]) -> GateRecord:
         launch_participant=launch_participant,
         tags_at_launch=tags_at_launch,
         server_wave=string_attribute(item, "serverWave"),
+        approval_readiness=approval_readiness,
+        cutover_readiness=cutover_readiness,
     )
 
 

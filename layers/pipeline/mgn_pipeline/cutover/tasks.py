@@ -20,6 +20,7 @@ TASKS = frozenset(
         "record-rejection",
         "recheck",
         "withdraw-approval",
+        "ask-approval-again",
         "start-cutover",
         "verify",
         "finalize",
@@ -72,6 +73,8 @@ def run_task(gate: CutoverGate, event: Mapping[str, Any]) -> dict[str, Any]:
             return ready.recheck(server_id, attempt)
         case "withdraw-approval":
             return ready.withdraw_approval(server_id, attempt)
+        case "ask-approval-again":
+            return ready.ask_again(server_id, attempt)
         case "start-cutover":
             return launch.start_cutover(server_id, attempt, token)
         case "verify":

@@ -128,7 +128,9 @@ class WaveApprovals:
         self._now = now
 
     # ------------------------------------------------------------------ the state machine's task
-    def park(self, record: GateRecord, token: str, execution_arn: str) -> dict[str, Any]:
+    def park(
+        self, record: GateRecord, token: str, execution_arn: str, asked_on: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """RequestApproval in wave scope: keep the token and wait to be asked with the wave."""
         if record.status is GateStatus.WAITING_APPROVAL and record.automation_execution_id:
             # A retried task after the wave was asked: keep the request, refresh the token.
@@ -149,7 +151,8 @@ class WaveApprovals:
             GateStatus.WAITING_APPROVAL,
             self._now(),
             token=token,
-            set_fields={"wave": wave, AWAITING_WAVE: wave, "executionArn": execution_arn},
+            set_fields={"wave": wave, AWAITING_WAVE: wave, "executionArn": execution_arn, **(asked_on or {})},
+            remove=["cutoverReadiness"],
         )
         if moved is None:
             raise GateStateError(f"{record.server_id}: gate moved while waiting for its wave")

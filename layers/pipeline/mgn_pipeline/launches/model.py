@@ -57,6 +57,9 @@ class QueueItem:
     launched_at: str | None = None
     verifying_since: str | None = None
     updated_at: str = ""
+    # The last verification's checks (jobs.verification.Verdict.as_dict) and, once passed, when.
+    verdict: Mapping[str, Any] | None = None
+    verified_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

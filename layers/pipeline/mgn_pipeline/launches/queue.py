@@ -25,7 +25,7 @@ PENDING_INDEX = "pending-work"
 PENDING_QUEUE = "pending"  # the GSI's single hash value: volume is a few thousand items at most
 
 # Attributes that belong to one attempt's launch and go when a new attempt starts.
-_ATTEMPT_FIELDS = ["jobId", "claimId", "claimedAt", "launchedAt", "verifyingSince", "verdict"]
+_ATTEMPT_FIELDS = ["jobId", "claimId", "claimedAt", "launchedAt", "verifyingSince", "verdict", "verifiedAt"]
 _PENDING_FIELDS = ["pendingWork", "pendingQueue", "eligibleAt"]
 
 
@@ -49,6 +49,8 @@ def item_from_dynamodb(item: Mapping[str, Any]) -> QueueItem:
             launched_at=string_attribute(item, "launchedAt"),
             verifying_since=string_attribute(item, "verifyingSince"),
             updated_at=string_attribute(item, "updatedAt") or "",
+            verdict=json.loads(string_attribute(item, "verdict") or "null"),
+            verified_at=string_attribute(item, "verifiedAt"),
         )
     except (KeyError, ValueError) as exc:
         raise LaunchQueueCorruptError(f"launch queue item cannot be read: {exc!r}") from exc
@@ -212,6 +214,7 @@ class LaunchQueue:
         fields: dict[str, Any] = {
             "status": LaunchStatus.PASSED.value,
             "verdict": json.dumps(verdict, sort_keys=True),
+            "verifiedAt": now.isoformat(),
             "reasons": [],
         }
         if cleanup:

@@ -53,6 +53,8 @@ class SourceServer:
     tags: Mapping[str, str] = field(default_factory=dict)
     replication_error: str | None = None
     lag_duration: str | None = None
+    # dataReplicationInfo.lastSnapshotDateTime: the newest consistent snapshot a launch would use.
+    last_snapshot_at: str | None = None
     launched_instance_id: str | None = None
     last_test_job_id: str | None = None
     last_cutover_job_id: str | None = None
@@ -119,6 +121,7 @@ class SourceServer:
             tags=dict(item.get("tags") or {}),
             replication_error=error,
             lag_duration=replication_info.get("lagDuration"),
+            last_snapshot_at=replication_info.get("lastSnapshotDateTime") or None,
             launched_instance_id=(item.get("launchedInstance") or {}).get("ec2InstanceID"),
             last_test_job_id=last_test.get("jobID"),
             last_cutover_job_id=(last_cutover.get("initiated") or {}).get("jobID"),
