@@ -54,6 +54,7 @@ SID = "s-1234567890abcdef0"
 APPROVER = "arn:aws:iam::111122223333:role/MigrationLead"
 OUTSIDER = "arn:aws:iam::111122223333:role/Developer"
 MACHINE = "arn:aws:states:us-east-1:111122223333:stateMachine:gate"
+PROFILE_ARN = "arn:aws:iam::111122223333:instance-profile/AWSApplicationMigrationLaunchInstanceWithSsmRole"
 
 
 # ---------------------------------------------------------------------- in-memory fakes
@@ -173,7 +174,15 @@ def world(dynamodb: Any) -> Gate:
     steps = GateTransitions(store=store, stepfunctions=lambda: sfn, now=clock)
     notices = GateNotices(audit=audit, notifier=lambda: people, gateway=gateway, now=clock)  # type: ignore[arg-type]
     instance = InstanceFacts(
-        "i-cutover", "running", "10.0.2.15", (), "subnet-launch", frozenset(), "ok", "ok"
+        "i-cutover",
+        "running",
+        "10.0.2.15",
+        (),
+        "subnet-launch",
+        frozenset(),
+        "ok",
+        "ok",
+        instance_profile_arn=PROFILE_ARN,
     )
     gate = CutoverGate(
         steps=steps,
@@ -422,13 +431,30 @@ def test_post_launch_actions_on_the_cutover_are_verified_from_the_job_as_it_is_n
     with pytest.raises(CutoverVerificationPending, match="smoke"):
         world.gate.completion.verify(SID, 1)  # the launch's entry has no status for it yet
     world.jobs.jobs["mgnjob-c"]["participatingServers"][0]["postLaunchActionsStatus"] = {
+        "ssmAgentDiscoveryDatetime": "2026-01-05T08:20:00Z",
         "postLaunchActionsLaunchStatusList": [
             {"ssmDocument": {"actionName": "smoke"}, "executionStatus": "SUCCESS"}
-        ]
+        ],
     }
     reads = world.jobs.job_reads
     assert world.gate.completion.verify(SID, 1)["verified"] is True
     assert world.jobs.job_reads == reads + 1
+
+
+def test_a_cutover_instance_without_an_instance_profile_fails_when_post_launch_actions_apply(
+    world: Gate,
+) -> None:
+    world.gate.completion._launch_configurations = FakeLaunchConfigurations(  # type: ignore[assignment]
+        actions={"deployment": "CUTOVER_ONLY", "ssmDocuments": [{"actionName": "smoke"}]}
+    )
+    world.at(GateStatus.LAUNCHED, instanceId="i-cutover", cutoverJobId="mgnjob-c")
+    world.gate.completion._instances = lambda: FakeInstances(  # type: ignore[method-assign]
+        InstanceFacts("i-cutover", "running", "10.0.2.15", (), "subnet-launch", frozenset(), "ok", "ok")
+    )
+    with pytest.raises(
+        CutoverVerificationFailed, match=r"instance profile: none attached.*IamInstanceProfile"
+    ):
+        world.gate.completion.verify(SID, 1)
 
 
 def test_a_verified_cutover_is_finalized_once_and_people_are_told(world: Gate) -> None:

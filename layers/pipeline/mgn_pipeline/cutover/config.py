@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
 from mgn_pipeline.cutover.evidence import ReadinessLimits
-from mgn_pipeline.jobs.verification import DEFAULT_APP_PORTS_TAG
+from mgn_pipeline.jobs.verification import DEFAULT_APP_PORTS_TAG, DEFAULT_SSM_REGISTRATION_GRACE
 
 # The job tag naming the gate attempt (server#attempt) a rollback's terminate job belongs to.
 GATE_TAG = "mgn-pipeline:cutover-gate"
@@ -40,6 +41,8 @@ class CutoverConfig:
     app_ports_tag: str = DEFAULT_APP_PORTS_TAG
     default_app_ports: tuple[int, ...] = ()
     probe_timeout_seconds: float = 2.0
+    # The gate has no launch time of its own to measure it from: its verify retries set the limit.
+    ssm_registration_grace: timedelta = DEFAULT_SSM_REGISTRATION_GRACE
     approval_scope: ApprovalScope = ApprovalScope.SERVER
     wave_approval_document: str = ""
     # How long the first server of a wave at the gate waits for the rest before its wave is asked.

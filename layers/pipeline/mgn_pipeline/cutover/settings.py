@@ -5,6 +5,8 @@ Import inside handler bodies (pydantic: see ``mgn_pipeline.shared.settings``).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 
 from mgn_pipeline.cutover.config import ApprovalScope, CutoverConfig
@@ -64,6 +66,7 @@ class CutoverFields(InstanceCheckFields):
             app_ports_tag=self.test_app_ports_tag,
             default_app_ports=tuple(self.test_app_ports),
             probe_timeout_seconds=self.test_port_probe_timeout_seconds,
+            ssm_registration_grace=timedelta(minutes=self.ssm_registration_grace_minutes),
             approval_scope=self.approval_scope,
             wave_approval_document=self.wave_approval_document_name,
             wave_gather_seconds=self.wave_approval_gather_minutes * 60,

@@ -46,6 +46,7 @@ class Ec2Instances:
             security_group_ids=frozenset(groups),
             instance_status=(status.get("InstanceStatus") or {}).get("Status"),
             system_status=(status.get("SystemStatus") or {}).get("Status"),
+            instance_profile_arn=(instance.get("IamInstanceProfile") or {}).get("Arn"),
         )
 
 

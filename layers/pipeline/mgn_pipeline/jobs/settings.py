@@ -33,4 +33,9 @@ class InstanceCheckFields(Settings):
     test_port_probe_timeout_seconds: float = Field(
         alias="TEST_PORT_PROBE_TIMEOUT_SECONDS", default=2.0, gt=0, le=10
     )
+    # Post-launch actions: how long the SSM agent on a launched instance may take to register with
+    # Systems Manager before verification fails (MGN installs the agent after boot: minutes).
+    ssm_registration_grace_minutes: int = Field(
+        alias="SSM_REGISTRATION_GRACE_MINUTES", default=15, ge=1, le=720
+    )
     mgn_job_lookback_hours: int = Field(alias="MGN_JOB_LOOKBACK_HOURS", default=48, ge=1, le=720)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,13 @@ if TYPE_CHECKING:
 
 # Source-server tag that declares the application ports an instance must answer on.
 DEFAULT_APP_PORTS_TAG = "mgn-pipeline:app-ports"
+
+# How long after launch an instance with post-launch actions may take to show its SSM agent to
+# Systems Manager (the agent is installed by MGN, then registers) before that counts as failed.
+DEFAULT_SSM_REGISTRATION_GRACE = timedelta(minutes=15)
+# The instance profile MGN makes for post-launch actions, and the AWS managed policy it carries.
+MGN_SSM_INSTANCE_PROFILE = "AWSApplicationMigrationLaunchInstanceWithSsmRole"
+SSM_CORE_POLICY = "AmazonSSMManagedInstanceCore"
 
 
 def parse_ports(text: str) -> tuple[int, ...]:
@@ -69,6 +77,8 @@ class InstanceFacts:
     # ok | impaired | initializing | insufficient-data | not-applicable | None (no status yet)
     instance_status: str | None
     system_status: str | None
+    # IamInstanceProfile.Arn; None: no instance profile attached.
+    instance_profile_arn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +90,8 @@ class PostLaunchFacts:
     configured: Mapping[str, bool] = field(default_factory=dict)
     # action name -> (executionStatus, failureReason)
     statuses: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # ssmAgentDiscoveryDatetime: when MGN saw the instance's SSM agent registered with Systems Manager.
+    ssm_agent_discovered_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +192,66 @@ def post_launch_checks(facts: PostLaunchFacts) -> list[Check]:
     return checks
 
 
+# Why post-launch actions need an instance profile and Systems Manager: with post-launch actions
+# active, MGN installs the SSM agent on the launched instance and creates the IAM roles it needs, and
+# every action runs through that agent (MGN User Guide, "Predefined post-launch actions reference":
+# https://docs.aws.amazon.com/mgn/latest/ug/predefined-post-launch-actions.html). The agent registers
+# only with the instance profile's SSM permissions and a path to the ssm, ssmmessages and ec2messages
+# endpoints; MGN reports the moment it saw the agent running as the job's ssmAgentDiscoveryDatetime
+# (https://docs.aws.amazon.com/mgn/latest/APIReference/API_PostLaunchActionsStatus.html). IAM is out
+# of reach in the closed VPC (no IAM endpoint), so the launch is the evidence.
+_PROFILE_FIX = (
+    "attach an instance profile with SSM permissions: set IamInstanceProfile in the server's EC2 launch "
+    f"template (MGN's {MGN_SSM_INSTANCE_PROFILE}, or a role with the {SSM_CORE_POLICY} policy), then test again"
+)
+_SSM_FIXES = (
+    "either the instance profile lacks SSM permissions (attach the {policy} policy to {profile}'s role) "
+    "or the instance cannot reach Systems Manager (interface endpoints ssm, ssmmessages and ec2messages "
+    "in its VPC, private DNS on, their security group open to TCP 443 from the launch subnet: the network "
+    "health check reports them)"
+)
+
+
+def ssm_readiness_checks(
+    facts: InstanceFacts,
+    post_launch: PostLaunchFacts,
+    since_launch: timedelta | None,
+    grace: timedelta,
+) -> list[Check]:
+    """What post-launch actions need on the instance: an instance profile, and the SSM agent seen by
+    Systems Manager within ``grace`` of the launch. ``since_launch`` None (unknown): never failed
+    here, the caller's own time limit decides."""
+    if not post_launch.applies_to_test or not post_launch.configured or facts.state == "missing":
+        return []
+    profile = facts.instance_profile_arn
+    if not profile:
+        # Without a profile the agent cannot register: that check would only repeat this one.
+        return [
+            Check(
+                "instance profile", CheckState.FAILED, f"none attached to {facts.instance_id}: {_PROFILE_FIX}"
+            )
+        ]
+    checks = [Check("instance profile", CheckState.OK, profile)]
+    name = "SSM agent registration"
+    if post_launch.ssm_agent_discovered_at or post_launch.statuses:
+        seen = post_launch.ssm_agent_discovered_at or "its actions report status"
+        checks.append(Check(name, CheckState.OK, f"registered with Systems Manager ({seen})"))
+    elif since_launch is None or since_launch <= grace:
+        checks.append(Check(name, CheckState.PENDING, "SSM agent not registered with Systems Manager yet"))
+    else:
+        minutes = int(since_launch.total_seconds() // 60)
+        fixes = _SSM_FIXES.format(policy=SSM_CORE_POLICY, profile=profile.rsplit("/", 1)[-1])
+        checks.append(
+            Check(
+                name,
+                CheckState.FAILED,
+                f"SSM agent not registered with Systems Manager {minutes} minutes after launch, so "
+                f"post-launch actions cannot run: {fixes}",
+            )
+        )
+    return checks
+
+
 def port_checks(
     ports: Sequence[int], answers: Mapping[int, bool] | None, tag_error: str | None
 ) -> list[Check]:
@@ -251,6 +323,9 @@ def post_launch_facts(
             for d in documents
         },
         statuses=statuses,
+        ssm_agent_discovered_at=(participant.get("postLaunchActionsStatus") or {}).get(
+            "ssmAgentDiscoveryDatetime"
+        ),
     )
 
 
@@ -274,11 +349,19 @@ def verify_instance(
     declared: tuple[tuple[int, ...], str | None],
     prober: TcpProber,
     probe_timeout_seconds: float,
+    *,
+    since_launch: timedelta | None = None,
+    ssm_registration_grace: timedelta = DEFAULT_SSM_REGISTRATION_GRACE,
 ) -> Verdict:
-    """The one verification of a launched instance, test or cutover: instance, post-launch actions,
-    then the declared application ports, probed only once the instance is ready for them."""
+    """The one verification of a launched instance, test or cutover: instance, post-launch actions and
+    what they need (instance profile, SSM agent), then the declared application ports, probed only once
+    the instance is ready for them. ``since_launch``: how long ago the launch was seen (None: unknown)."""
     ports, tag_error = declared
-    checks = instance_checks(facts, expect) + post_launch_checks(post_launch)
+    checks = (
+        instance_checks(facts, expect)
+        + post_launch_checks(post_launch)
+        + ssm_readiness_checks(facts, post_launch, since_launch, ssm_registration_grace)
+    )
     answers: dict[int, bool] | None = None
     if ports and not tag_error and facts.private_ip and ready_for_probing(checks):
         answers = {p: prober.is_open(facts.private_ip, p, probe_timeout_seconds) for p in ports}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from mgn_pipeline.jobs.verification import DEFAULT_APP_PORTS_TAG
+from mgn_pipeline.jobs.verification import DEFAULT_APP_PORTS_TAG, DEFAULT_SSM_REGISTRATION_GRACE
 
 
 class CleanupMode(StrEnum):
@@ -34,6 +34,8 @@ class TestLaunchConfig:
     health_max_age: timedelta = timedelta(minutes=60)
     # A test instance still booting (or its post-launch actions still running) after this fails.
     verify_timeout: timedelta = timedelta(minutes=60)
+    # With post-launch actions: the SSM agent not seen by Systems Manager this long after launch fails.
+    ssm_registration_grace: timedelta = DEFAULT_SSM_REGISTRATION_GRACE
     # A claim the batcher never turned into a job (it crashed) is released after this.
     stale_claim_after: timedelta = timedelta(minutes=15)
     # How far back the batcher looks for MGN jobs that may still be active.

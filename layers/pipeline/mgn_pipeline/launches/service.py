@@ -220,6 +220,9 @@ class TestLaunches:
     ) -> str:
         config = self._config
         facts = self._instances().facts(item.instance_id or "")
+        # Since the launch was seen: the SSM agent's grace and the verify timeout both count from it.
+        since = datetime.fromisoformat(item.verifying_since or self._now().isoformat())
+        waited = self._now() - since
         result = verify_launched(
             config,
             TEST_PHASES,
@@ -228,10 +231,9 @@ class TestLaunches:
             post_launch_actions=self._launch_configurations.post_launch_actions(server.server_id),
             participant=participant,
             prober=self._prober,
+            since_launch=waited,
         )
         if result.state is VerdictState.PENDING:
-            since = datetime.fromisoformat(item.verifying_since or self._now().isoformat())
-            waited = self._now() - since
             if waited <= config.verify_timeout:
                 return "verification pending: " + "; ".join(result.reasons)
             timeout = Check(

@@ -40,5 +40,6 @@ class TestLaunchFields(InstanceCheckFields):
             probe_timeout_seconds=self.test_port_probe_timeout_seconds,
             health_max_age=timedelta(minutes=self.health_report_max_age_minutes),
             verify_timeout=timedelta(minutes=self.test_verify_timeout_minutes),
+            ssm_registration_grace=timedelta(minutes=self.ssm_registration_grace_minutes),
             job_lookback=timedelta(hours=self.mgn_job_lookback_hours),
         )
