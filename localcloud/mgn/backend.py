@@ -12,6 +12,7 @@ from localcloud.mgn.applications import ApplicationRecord, WaveRecord
 from localcloud.mgn.errors import QuotaExceededError
 from localcloud.mgn.events import EventEmitter
 from localcloud.mgn.jobs import JobRecord, JobRunner, Timings
+from localcloud.mgn.post_launch import PostLaunchRunner
 from localcloud.mgn.quotas import SOURCE_SERVERS_QUOTA_CODE, Quotas
 from localcloud.mgn.replication import ReplicationSimulator
 from localcloud.mgn.server_state import ServerRecord
@@ -71,8 +72,9 @@ class Ec2Side:
             )["ImageId"]
         return str(self._image_id)
 
-    def launch(self, server: ServerRecord) -> str:
-        """Launch the target instance from the server's launch template (default version)."""
+    def launch(self, server: ServerRecord, instance_profile: str | None = None) -> str:
+        """Launch the target instance from the server's launch template (default version), with
+        ``instance_profile`` (MGN's, for post-launch actions) unless the template names one."""
         tags = {
             "Name": server.hostname,
             "AWSApplicationMigrationServiceManaged": "mgn.amazonaws.com",
@@ -96,6 +98,11 @@ class Ec2Side:
                 }
                 for nic in data["NetworkInterfaces"]
             ]
+        # moto ignores a template's instance profile too; EC2 refuses one that does not exist.
+        if data.get("IamInstanceProfile"):
+            extra["IamInstanceProfile"] = data["IamInstanceProfile"]
+        elif instance_profile:
+            extra["IamInstanceProfile"] = {"Name": instance_profile}
         resp = self.client.run_instances(
             LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Default"},
             ImageId=self._image(),
@@ -144,6 +151,7 @@ class MgnBackend:
         self.replication = ReplicationSimulator(clock, self.emitter, lambda: self.quotas)
         self.runner = JobRunner(self)
         self.ec2 = Ec2Side(region, launch_subnet_id, ec2_client)
+        self.post_launch = PostLaunchRunner(self)
         self.servers: dict[str, ServerRecord] = {}
         self.templates: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, JobRecord] = {}

@@ -40,6 +40,7 @@ from localcloud.mgn.errors import (
 from localcloud.mgn.events import DEFAULT_ROLE_NAME, Event
 from localcloud.mgn.jobs import JobRecord, Timings
 from localcloud.mgn.model_validation import FieldProblem, validate_shape
+from localcloud.mgn.post_launch import PostLaunchWorld
 from localcloud.mgn.quotas import Quotas
 from localcloud.mgn.rate import RequestRate
 from localcloud.mgn.server_state import ServerRecord
@@ -64,7 +65,7 @@ class MgnEmulator:
 
     Test-side helpers (not API): ``register_agent``, ``server``, ``job``, ``create_wave``,
     ``create_application``, ``wave``, ``application``, ``adjust_quotas``, ``calls``, ``events``,
-    ``subscribe``, ``throttle_next``, ``fail_next_launch``, ``fail_next_call``, ``acting_as``.
+    ``subscribe``, ``throttle_next``, ``post_launch``, ``fail_next_launch``, ``fail_next_call``, ``acting_as``.
     """
 
     def __init__(
@@ -249,6 +250,12 @@ class MgnEmulator:
     def throttle_next(self, operation_name: str, count: int = 1, retry_after: int = 5) -> None:
         """Answer the next ``count`` calls of the operation with ThrottlingException (HTTP 429)."""
         self._throttles.setdefault(self._op_name(operation_name), []).extend([retry_after] * count)
+
+    @property
+    def post_launch(self) -> PostLaunchWorld:
+        """What post-launch actions meet on launched instances: set ``attach_instance_profile``,
+        ``profile_has_ssm_permissions``, ``failing_actions`` or the durations (``mgn/post_launch.py``)."""
+        return self.backend.post_launch.world
 
     def fail_next_launch(self, server_id: str, reason: str = "Failed to launch target instance") -> None:
         """Make the next launch (test or cutover) of this server fail with ``reason`` in the job log."""

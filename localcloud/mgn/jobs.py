@@ -18,6 +18,7 @@ from localcloud.mgn.util import iso
 
 if TYPE_CHECKING:
     from localcloud.mgn.backend import MgnBackend
+    from localcloud.mgn.post_launch import PostLaunchRun
 
 ACTIVE = ("PENDING", "STARTED")
 
@@ -49,6 +50,8 @@ class JobRecord:
     launch_status: dict[str, str] = field(default_factory=dict)
     instance_ids: dict[str, str] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
+    # Servers launched with post-launch actions (localcloud.mgn.post_launch).
+    post_launch: dict[str, PostLaunchRun] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -69,6 +72,11 @@ class JobRecord:
                     "sourceServerID": sid,
                     "launchStatus": self.launch_status[sid],
                     **({"launchedEc2InstanceID": self.instance_ids[sid]} if sid in self.instance_ids else {}),
+                    **(
+                        {"postLaunchActionsStatus": self.post_launch[sid].view()}
+                        if sid in self.post_launch
+                        else {}
+                    ),
                 }
                 for sid in self.server_ids
             ],
@@ -147,9 +155,10 @@ class JobRunner:
         failure = server.launch_failure
         server.launch_failure = None
         instance_id = None
+        documents = self._b.post_launch.documents_for(server, is_test)
         if failure is None:
             try:
-                instance_id = self._b.ec2.launch(server)
+                instance_id = self._b.ec2.launch(server, self._b.post_launch.instance_profile(documents))
             except ClientError as err:  # e.g. the launch template's subnet no longer exists
                 failure = f"{err.response['Error'].get('Code')}: {err.response['Error'].get('Message')}"
         if failure is not None or instance_id is None:
@@ -172,6 +181,8 @@ class JobRunner:
         job.add_log(self._now(), "LAUNCH_START", sourceServerID=sid, targetInstanceID=instance_id)
         server.launched_instance = {"ec2InstanceID": instance_id, "jobID": job.job_id, "firstBoot": "WAITING"}
         self._b.clock.call_later(self._timings.boot_seconds, lambda: self._booted(server, job.job_id))
+        if documents:
+            self._b.post_launch.start(job, sid, instance_id, documents)
         state = "TEST_LAUNCH_SUCCEEDED" if is_test else "CUTOVER_LAUNCH_SUCCEEDED"
         self._b.emitter.launch_result(self._now(), server.arn, state, job.job_id)
 
