@@ -65,7 +65,7 @@ class MgnEmulator:
 
     Test-side helpers (not API): ``register_agent``, ``server``, ``job``, ``create_wave``,
     ``create_application``, ``wave``, ``application``, ``adjust_quotas``, ``calls``, ``events``,
-    ``subscribe``, ``throttle_next``, ``post_launch``, ``fail_next_launch``, ``fail_next_call``, ``acting_as``.
+    ``subscribe``, ``throttle_next``, ``post_launch``, ``remove_ssm_permissions``, ``fail_next_launch``, ``fail_next_call``, ``acting_as``.
     """
 
     def __init__(
@@ -254,8 +254,16 @@ class MgnEmulator:
     @property
     def post_launch(self) -> PostLaunchWorld:
         """What post-launch actions meet on launched instances: set ``attach_instance_profile``,
-        ``profile_has_ssm_permissions``, ``failing_actions`` or the durations (``mgn/post_launch.py``)."""
+        ``failing_actions`` or the durations (``mgn/post_launch.py``)."""
         return self.backend.post_launch.world
+
+    def remove_ssm_permissions(self, profile: str | None = None) -> None:
+        """The launched instances' profile (MGN's SSM one unless named) loses its SSM permissions in
+        IAM: their SSM agent no longer registers, and no post-launch action runs."""
+        if profile is None:
+            self.backend.post_launch.remove_ssm_permissions()
+        else:
+            self.backend.post_launch.remove_ssm_permissions(profile)
 
     def fail_next_launch(self, server_id: str, reason: str = "Failed to launch target instance") -> None:
         """Make the next launch (test or cutover) of this server fail with ``reason`` in the job log."""

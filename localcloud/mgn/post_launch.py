@@ -6,11 +6,12 @@ profile, installs the SSM agent, and once Systems Manager sees the agent, the jo
 server shows ``postLaunchActionsStatus.ssmAgentDiscoveryDatetime`` and each document runs
 (``postLaunchActionsLaunchStatusList``: IN_PROGRESS, then SUCCESS or FAILED).
 
-The agent registers only if the instance can reach Systems Manager: an instance profile, with SSM
-permissions (``PostLaunchWorld.profile_has_ssm_permissions``: IAM policies are not evaluated), and
-interface endpoints for ssm, ssmmessages and ec2messages with private DNS in the instance's VPC (read
-from moto, so ``localcloud.vpc`` switches break it). Otherwise the status stays empty: the agent never
-shows and no action runs.
+The agent registers only if the instance can reach Systems Manager: an instance profile whose role
+allows the agent's ``ssm:UpdateInstanceInformation`` (read from moto's IAM: inline and customer
+policies' Allow statements, or the AWS managed SSM policies attached by name; Deny and conditions are
+not evaluated), and interface endpoints for ssm, ssmmessages and ec2messages with private DNS in the
+instance's VPC (read from moto, so ``localcloud.vpc`` switches break it). Otherwise the status stays
+empty: the agent never shows and no action runs.
 
 Assumptions (MGN does not document them): the profile is attached only to launches with post-launch
 actions, a profile named in the launch template wins over MGN's; the agent is looked for once,
@@ -20,6 +21,7 @@ and report COMMAND as their type.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,7 +39,21 @@ if TYPE_CHECKING:
 
 # The instance profile MGN creates for post-launch actions (its role carries AmazonSSMManagedInstanceCore).
 SSM_INSTANCE_PROFILE = "AWSApplicationMigrationLaunchInstanceWithSsmRole"
+# The inline policy the emulator gives that role: AmazonSSMManagedInstanceCore's agent actions (moto
+# loads no AWS managed policies unless asked to).
+SSM_CORE_POLICY_NAME = "AmazonSSMManagedInstanceCore"
+SSM_CORE_ACTIONS = (
+    "ssm:UpdateInstanceInformation",
+    "ssm:ListInstanceAssociations",
+    "ssmmessages:*",
+    "ec2messages:*",
+)
 SSM_ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages")
+# What the agent calls to register with Systems Manager.
+_AGENT_REGISTERS_WITH = "ssm:UpdateInstanceInformation"
+_MANAGED_SSM_POLICIES = frozenset(
+    {"AmazonSSMManagedInstanceCore", "AmazonEC2RoleforSSM", "AmazonSSMFullAccess"}
+)
 _PHASES = {True: {"TEST_AND_CUTOVER", "TEST_ONLY"}, False: {"TEST_AND_CUTOVER", "CUTOVER_ONLY"}}
 
 
@@ -48,8 +64,6 @@ class PostLaunchWorld:
     # False: MGN launches without an instance profile (its SSM role was deleted, or the account's
     # post-launch settings were turned off while the server's actions stayed).
     attach_instance_profile: bool = True
-    # False: the profile's role lacks SSM permissions (AmazonSSMManagedInstanceCore detached).
-    profile_has_ssm_permissions: bool = True
     # After launch: MGN installs the agent and Systems Manager sees it (minutes in MGN).
     agent_discovery_seconds: float = 240.0
     action_seconds: float = 120.0
@@ -154,9 +168,10 @@ class PostLaunchRunner:
         except ClientError:
             return False
         instance = reservations[0]["Instances"][0] if reservations else {}
-        if (instance.get("State") or {}).get("Name") != "running" or not instance.get("IamInstanceProfile"):
+        profile = (instance.get("IamInstanceProfile") or {}).get("Arn")
+        if (instance.get("State") or {}).get("Name") != "running" or not profile:
             return False
-        if not self.world.profile_has_ssm_permissions:
+        if not self.profile_allows_agent(str(profile)):
             return False
         endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [instance["VpcId"]]}])
         usable = {
@@ -168,8 +183,53 @@ class PostLaunchRunner:
         }
         return all(service in usable for service in SSM_ENDPOINT_SERVICES)
 
+    def profile_allows_agent(self, profile_arn: str) -> bool:
+        """Whether a role of the instance profile allows the agent to register (``ssm:UpdateInstanceInformation``)."""
+        iam = self._iam_client()
+        try:
+            roles = iam.get_instance_profile(InstanceProfileName=profile_arn.rsplit("/", 1)[-1])[
+                "InstanceProfile"
+            ]["Roles"]
+        except ClientError:
+            return False
+        for role in roles:
+            name = role["RoleName"]
+            documents = [
+                iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+                for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
+            ]
+            for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+                if attached["PolicyName"] in _MANAGED_SSM_POLICIES:
+                    return True
+                version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+                documents.append(
+                    iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)[
+                        "PolicyVersion"
+                    ]["Document"]
+                )
+            if any(_allows(document, _AGENT_REGISTERS_WITH) for document in documents):
+                return True
+        return False
+
+    def remove_ssm_permissions(self, profile: str = SSM_INSTANCE_PROFILE) -> None:
+        """Take every policy off the profile's roles, as someone tightening IAM might."""
+        iam = self._iam_client()
+        if profile == SSM_INSTANCE_PROFILE and not self._profile_made:
+            self._make_profile()
+        for role in iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Roles"]:
+            for policy in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+                iam.delete_role_policy(RoleName=role["RoleName"], PolicyName=policy)
+            for attached in iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]:
+                iam.detach_role_policy(RoleName=role["RoleName"], PolicyArn=attached["PolicyArn"])
+
+    def _iam_client(self) -> Any:
+        # Created on first use, inside the test's mock_aws context.
+        if self._iam is None:
+            self._iam = boto3.client("iam", region_name=self._b.region)
+        return self._iam
+
     def _make_profile(self) -> None:
-        iam = self._iam or boto3.client("iam", region_name=self._b.region)
+        iam = self._iam_client()
         trust = {
             "Version": "2012-10-17",
             "Statement": [
@@ -182,8 +242,33 @@ class PostLaunchRunner:
             iam.add_role_to_instance_profile(
                 InstanceProfileName=SSM_INSTANCE_PROFILE, RoleName=SSM_INSTANCE_PROFILE
             )
+            iam.put_role_policy(
+                RoleName=SSM_INSTANCE_PROFILE,
+                PolicyName=SSM_CORE_POLICY_NAME,
+                PolicyDocument=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": list(SSM_CORE_ACTIONS), "Resource": "*"}],
+                    }
+                ),
+            )
         except ClientError as err:
             # Another emulator in this moto account made it already.
             if err.response["Error"]["Code"] != "EntityAlreadyExists":
                 raise
         self._profile_made = True
+
+
+def _allows(document: Any, action: str) -> bool:
+    """An Allow statement whose Action matches ``action`` (wildcards as IAM reads them)."""
+    if isinstance(document, str):
+        document = json.loads(document)
+    statements = document.get("Statement") or []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        actions = statement.get("Action") or []
+        patterns = [actions] if isinstance(actions, str) else actions
+        if statement.get("Effect") == "Allow" and any(
+            fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in patterns
+        ):
+            return True
+    return False

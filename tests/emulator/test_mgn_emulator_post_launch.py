@@ -4,9 +4,11 @@ botocore's model (the emulator checks every response)."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
+import boto3
 import pytest
 from mgn_test_support import JOB_DONE_AFTER, ready_servers
 
@@ -104,7 +106,8 @@ def test_the_agent_never_registers_when_the_instance_cannot_reach_systems_manage
         )
     else:
         _endpoints(network)
-    emu.post_launch.profile_has_ssm_permissions = broken != "profile lacks SSM permissions"
+    if broken == "profile lacks SSM permissions":
+        emu.remove_ssm_permissions()
     emu.post_launch.attach_instance_profile = broken != "no instance profile"
     [sid] = ready_servers(emu, 1)
     _with_actions(mgn, sid)
@@ -142,3 +145,47 @@ def test_a_replaced_instance_s_actions_stop_where_they_were(emu: MgnEmulator, mg
     assert second is not None and {
         e["executionStatus"] for e in second["postLaunchActionsLaunchStatusList"]
     } == {"SUCCESS"}
+
+
+def test_a_profile_named_in_the_launch_template_is_used_and_its_policies_decide(
+    emu: MgnEmulator, mgn: Any, network: Any
+) -> None:
+    _endpoints(network)
+    iam = boto3.client("iam")
+    for name, actions in (
+        ("app-without-ssm", ["s3:GetObject"]),
+        ("app-with-ssm", ["ssm:*", "ssmmessages:*"]),
+    ):
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")
+        iam.put_role_policy(
+            RoleName=name,
+            PolicyName="app",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+                }
+            ),
+        )
+        iam.create_instance_profile(InstanceProfileName=name)
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    registered = {}
+    for name, sid in zip(("app-without-ssm", "app-with-ssm"), ready_servers(emu, 2), strict=True):
+        _with_actions(mgn, sid)
+        template = mgn.get_launch_configuration(sourceServerID=sid)["ec2LaunchTemplateID"]
+        data = network.ec2.describe_launch_template_versions(
+            LaunchTemplateId=template, Versions=["$Default"]
+        )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        version = network.ec2.create_launch_template_version(  # moto's SourceVersion copies nothing
+            LaunchTemplateId=template,
+            LaunchTemplateData={**data, "IamInstanceProfile": {"Name": name}},
+        )["LaunchTemplateVersion"]["VersionNumber"]
+        network.ec2.modify_launch_template(LaunchTemplateId=template, DefaultVersion=str(version))
+        job_id, instance_id = _launched(emu, mgn, sid)
+        emu.clock.advance(3600)
+        instance = network.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][
+            0
+        ]
+        assert instance["IamInstanceProfile"]["Arn"].endswith(f"instance-profile/{name}")
+        registered[name] = "ssmAgentDiscoveryDatetime" in (_status(mgn, job_id) or {})
+    assert registered == {"app-without-ssm": False, "app-with-ssm": True}
