@@ -8,6 +8,7 @@ drops and reordering are made by delivering the collected events differently.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -351,6 +352,123 @@ def test_full_capacity_waits_then_goes(wave: Wave, monkeypatch: pytest.MonkeyPat
 # ====================================================================== failure modes
 
 
+def ssm_endpoints(account: Account) -> None:
+    """What post-launch actions need in the target VPC: interface endpoints for ssm, ssmmessages and
+    ec2messages with private DNS (the emulator's SSM agent registers only through them)."""
+    vpc = account.ec2.describe_subnets(SubnetIds=[account.launch_subnet_id])["Subnets"][0]["VpcId"]
+    for service in ("ssm", "ssmmessages", "ec2messages"):
+        account.ec2.create_vpc_endpoint(
+            VpcId=vpc,
+            ServiceName=f"com.amazonaws.{account.ec2.meta.region_name}.{service}",
+            VpcEndpointType="Interface",
+            SubnetIds=[account.launch_subnet_id],
+            PrivateDnsEnabled=True,
+        )
+
+
+SMOKE_TEST = {
+    "deployment": "TEST_AND_CUTOVER",
+    "ssmDocuments": [
+        {"actionName": "smoke-test", "ssmDocumentName": "AWS-RunShellScript", "mustSucceedForCutover": True}
+    ],
+}
+
+
+def _profile_without_ssm(account: Account, name: str) -> None:
+    """An instance profile whose role may read S3 but not talk to Systems Manager."""
+    iam = boto3.client("iam")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
+    iam.create_role(
+        RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )
+    iam.put_role_policy(RoleName=name, PolicyName="app", PolicyDocument=json.dumps(policy))
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+
+
+def _launch_with_profile(account: Account, server_id: str, profile: str) -> None:
+    """A person sets the server's launch template's instance profile (a new default version)."""
+    template = account.mgn_client.get_launch_configuration(sourceServerID=server_id)["ec2LaunchTemplateID"]
+    data = account.ec2.describe_launch_template_versions(LaunchTemplateId=template, Versions=["$Default"])[
+        "LaunchTemplateVersions"
+    ][0]["LaunchTemplateData"]
+    version = account.ec2.create_launch_template_version(
+        LaunchTemplateId=template, LaunchTemplateData={**data, "IamInstanceProfile": {"Name": profile}}
+    )["LaunchTemplateVersion"]["VersionNumber"]
+    account.ec2.modify_launch_template(LaunchTemplateId=template, DefaultVersion=str(version))
+
+
+def _failure(wave: Wave, server_id: str) -> list[str]:
+    """The failed verification's reasons, after checking it ended like every failed test."""
+    item = wave.item(server_id)
+    assert item["status"] == "FAILED", item
+    assert wave.lifecycle(server_id) == "READY_FOR_TEST"
+    assert server_id not in {s for s, _ in wave.gate_starts}  # not offered for cutover
+    reasons: list[str] = item["reasons"]
+    return reasons
+
+
+def test_post_launch_actions_need_an_instance_profile_and_a_registered_ssm_agent(wave: Wave) -> None:
+    ssm_endpoints(wave.account)
+    fine, no_ssm = wave.ready(2)
+    _profile_without_ssm(wave.account, "app-no-ssm")
+    for sid in (fine, no_ssm):
+        wave.account.mgn_client.update_launch_configuration(sourceServerID=sid, postLaunchActions=SMOKE_TEST)
+    _launch_with_profile(wave.account, no_ssm, "app-no-ssm")
+    wave.delivery.deliver(wave.delivery.take())
+    _launched_job(wave)
+    wave.run_jobs()  # launch, agent registration, the smoke test
+    wave.delivery.deliver(wave.delivery.take())
+
+    # MGN's SSM profile, the agent registered, the action succeeded: passed and offered for cutover.
+    assert (wave.item(fine)["status"], wave.lifecycle(fine)) == ("PASSED", "READY_FOR_CUTOVER")
+    checks = {c["name"]: c for c in _verdict(wave, fine, "test-verification-passed")["checks"]}
+    assert checks["instance profile"]["detail"].endswith(
+        "instance-profile/AWSApplicationMigrationLaunchInstanceWithSsmRole"
+    )
+    assert checks["SSM agent registration"]["state"] == "ok"
+    assert checks["post-launch action smoke-test"]["state"] == "ok"
+    assert fine in {s for s, _ in wave.gate_starts}
+
+    # The profile without SSM permissions: the agent never registers. Pending for the grace period...
+    assert wave.item(no_ssm)["status"] == "VERIFYING"
+    wave.account.clock.advance(14 * 60)
+    wave.reconcile()
+    assert wave.item(no_ssm)["status"] == "VERIFYING"
+    # ...then failed, naming both causes and their fixes.
+    wave.account.clock.advance(2 * 60)
+    wave.reconcile()
+    [reason] = [r for r in _failure(wave, no_ssm) if r.startswith("SSM agent registration")]
+    assert "not registered with Systems Manager 16 minutes after launch" in reason
+    assert "attach the AmazonSSMManagedInstanceCore policy to app-no-ssm's role" in reason
+    assert "ssm, ssmmessages and ec2messages" in reason and "private DNS" in reason
+    assert len(_failure(wave, no_ssm)) == 1  # the smoke test still waits for the agent: pending, not failed
+
+    # Later: MGN launches without an instance profile. Fails at once, on that alone, with the fix.
+    wave.account.mgn.post_launch.attach_instance_profile = False
+    [no_profile] = wave.ready(1, prefix="late")
+    wave.account.mgn_client.update_launch_configuration(
+        sourceServerID=no_profile, postLaunchActions=SMOKE_TEST
+    )
+    wave.delivery.deliver(wave.delivery.take())
+    _launched_job(wave)
+    wave.run_jobs()
+    wave.delivery.deliver(wave.delivery.take())
+    [reason] = _failure(wave, no_profile)
+    assert reason.startswith("instance profile: none attached to i-")
+    assert "set IamInstanceProfile in the server's EC2 launch template" in reason
+    assert "AWSApplicationMigrationLaunchInstanceWithSsmRole" in reason
+
+
+def _verdict(wave: Wave, server_id: str, action: str) -> dict[str, Any]:
+    [record] = [r for r in wave.audit(server_id) if r["action"] == action]
+    verdict: dict[str, Any] = record["details"]["verdict"]
+    return verdict
+
+
 def _launched_job(wave: Wave) -> str:
     report = wave.batcher()
     [job_id] = report["launchJobs"]
@@ -396,32 +514,10 @@ def test_each_failure_mode_ends_failed_with_its_reason(wave: Wave) -> None:
     )["LaunchTemplateVersion"]["VersionNumber"]
     wave.account.ec2.modify_launch_template(LaunchTemplateId=template, DefaultVersion=str(version))
 
+    # The emulator runs the SSM document on the test instance (its agent reaches Systems Manager).
+    ssm_endpoints(wave.account)
+    wave.account.mgn.post_launch.failing_actions["install-monitoring"] = "exit code 1"
     job_id = _launched_job(wave)
-    job = wave.account.mgn.job(job_id)
-    plain_view = job.view
-
-    def view_with_post_launch() -> dict[str, Any]:  # the emulator runs no SSM post-launch actions
-        out = plain_view()
-        for p in out["participatingServers"]:
-            if p["sourceServerID"] == post_launch:
-                p["postLaunchActionsStatus"] = {
-                    "ssmAgentDiscoveryDatetime": "2026-01-05T08:30:00Z",
-                    "postLaunchActionsLaunchStatusList": [
-                        {
-                            "ssmDocument": {
-                                "actionName": "install-monitoring",
-                                "ssmDocumentName": "AWS-RunShellScript",
-                            },
-                            "ssmDocumentType": "COMMAND",
-                            "executionID": "exec-1",
-                            "executionStatus": "FAILED",
-                            "failureReason": "exit code 1",
-                        }
-                    ],
-                }
-        return out
-
-    job.view = view_with_post_launch
     wave.run_jobs()
     impaired_instance = wave.account.mgn.server(impaired).launched_instance["ec2InstanceID"]
     with instance_status({impaired_instance: "impaired"}):
