@@ -90,7 +90,10 @@ PROBLEMS: Mapping[str, Fix] = {
         "the test instance failed verification",
         "The reason names each failed check: status checks (boot, drivers), a public IP or subnet "
         "(launch template), security groups, post-launch actions (their SSM document's output), "
-        "application ports (service not started, host firewall, tag mgn-pipeline:app-ports). The "
+        "no instance profile (set IamInstanceProfile in the launch template), an SSM agent that never "
+        "registered (the profile's role needs AmazonSSMManagedInstanceCore; the VPC needs the ssm, "
+        "ssmmessages and ec2messages endpoints with private DNS), application ports (service not "
+        "started, host firewall, tag mgn-pipeline:app-ports). The "
         "pipeline retries up to TestLaunchMaxAttempts; after the last attempt, fix the cause and "
         + _LAUNCH_A_TEST,
         needs_person=True,
