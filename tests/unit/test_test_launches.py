@@ -203,3 +203,21 @@ def test_a_test_a_person_launched_in_the_console_is_adopted_and_verified(world: 
     assert world.launches.verify(testing, RECONCILER).startswith("test passed (job mgnjob-console)")
     assert world.audit.actions()[0] == "test-launch-adopted"
     assert world.gate.opened == [(SID, "mgnjob-console")]
+
+
+def test_an_ssm_agent_that_never_registers_fails_the_test_after_the_grace_period(world: World) -> None:
+    world.launches._launch_configurations = FakeLaunchConfigurations(  # type: ignore[assignment]
+        actions={"deployment": "TEST_ONLY", "ssmDocuments": [{"actionName": "smoke"}]}
+    )
+    profile = "arn:aws:iam::111122223333:instance-profile/app"
+    world.instances.facts_of = replace(RUNNING, instance_profile_arn=profile)
+    world.launches.start(_server(), RECONCILER)
+    testing = world.launched_by_batcher("mgnjob-t1")
+    pending = world.launches.verify(testing, RECONCILER)
+    assert pending.startswith("verification pending") and "SSM agent not registered" in pending
+    world.clock.advance(int(timedelta(minutes=16).total_seconds()))  # the grace (15) counts from the launch
+    answer = world.launches.verify(testing, RECONCILER)
+    assert answer.startswith("test attempt 1 of 2 failed")
+    assert "SSM agent registration: SSM agent not registered with Systems Manager 16 minutes" in answer
+    assert "attach the AmazonSSMManagedInstanceCore policy to app's role" in answer
+    assert world.gate.opened == []

@@ -237,7 +237,15 @@ def ssm_readiness_checks(
         seen = post_launch.ssm_agent_discovered_at or "its actions report status"
         checks.append(Check(name, CheckState.OK, f"registered with Systems Manager ({seen})"))
     elif since_launch is None or since_launch <= grace:
-        checks.append(Check(name, CheckState.PENDING, "SSM agent not registered with Systems Manager yet"))
+        # Said with its needs: a cutover whose verify retries run out fails with this text.
+        checks.append(
+            Check(
+                name,
+                CheckState.PENDING,
+                "SSM agent not registered with Systems Manager yet (it needs the instance profile's SSM "
+                "permissions and the ssm, ssmmessages and ec2messages endpoints)",
+            )
+        )
     else:
         minutes = int(since_launch.total_seconds() // 60)
         fixes = _SSM_FIXES.format(policy=SSM_CORE_POLICY, profile=profile.rsplit("/", 1)[-1])
