@@ -48,6 +48,12 @@ def test_one_decision_cuts_over_the_whole_wave_once(env: CutoverCloud) -> None:
     assert execution.parameters["WaveId"] == ["w1"]
     assert execution.parameters["ServerCount"] == ["3"]
     assert len(execution.parameters["Servers"]) == 3
+    # Decided on evidence: each server's lag and test beside it, the wave's worst in one line.
+    assert all(": lag 2 s, test " in shown for shown in execution.parameters["Servers"])
+    readiness = execution.parameters["Readiness"][0]
+    assert readiness.startswith("3 of 3 servers measured; lag up to 2 s; ")
+    assert "network health PASS (report " in readiness
+    assert readiness in execution.steps[0].inputs["Message"]
     assert execution.parameters["Approvers"] == [APPROVER]
     notices = [n for n in env.cloud.read_notices() if "wave w1" in str(n["subject"])]
     assert [n["subject"] for n in notices] == ["Approval needed: cutover of wave w1 (3 servers)"]

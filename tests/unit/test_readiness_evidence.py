@@ -12,6 +12,7 @@ from mgn_pipeline.cutover.evidence import (
     ReadinessSnapshot,
     VerifiedTest,
     evidence_from_verdict,
+    wave_summary,
     what_got_worse,
 )
 from mgn_pipeline.jobs.health_gate import HealthReading
@@ -93,3 +94,16 @@ def test_evidence_from_a_verdict_counts_what_was_checked_and_the_post_launch_res
     evidence = evidence_from_verdict("mgnjob-0123456789abcdef0", ASKED, verdict)
     assert (evidence.checks_passed, evidence.checks_total) == (2, 2)
     assert evidence.post_launch == {"post-launch action install-cw": "OK: succeeded"}
+
+
+def test_a_wave_request_shows_the_range_and_the_worst_of_its_servers() -> None:
+    fresh = _snapshot()
+    behind = _snapshot(lag_seconds=240.0, test=replace(TEST, verified_at=ASKED - timedelta(days=3)))
+    untested = _snapshot(test=None, health=RED)
+    line = wave_summary([fresh, behind, untested], servers=4)
+    assert line == (
+        "3 of 4 servers measured; lag up to 240 s; tests verified 20 h to 3.0 days ago; 1 without test evidence; "
+        "network health PASS (report 12 min old), red for 1 when measured"
+    )
+    assert behind.brief() == "lag 240 s, test 9/9 3.0 days ago"
+    assert wave_summary([], servers=2) == "not measured"

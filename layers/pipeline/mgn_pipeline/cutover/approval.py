@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from mgn_pipeline.cutover.config import CutoverConfig
 from mgn_pipeline.cutover.errors import GateStateError
-from mgn_pipeline.cutover.evidence import ReadinessSnapshot
+from mgn_pipeline.cutover.evidence import read_snapshot, runbook_text
 from mgn_pipeline.cutover.model import (
     Decision,
     GateStatus,
@@ -332,12 +332,6 @@ def _safe_text(text: str) -> str:
 
 
 def _readiness_text(snapshot: Mapping[str, Any] | None) -> str:
-    """The runbook's Readiness parameter: the snapshot in one plain line (an Automation parameter
-    value holds at most 512 characters)."""
-    if not snapshot:
-        return "not measured"
-    try:
-        line = ReadinessSnapshot.from_dict(snapshot).summary()
-    except (KeyError, TypeError, ValueError):
-        return "not measured"
-    return _UNSAFE_TEXT.sub(" ", line)[:500]
+    """The runbook's Readiness parameter: the snapshot in one plain line."""
+    readable = read_snapshot(snapshot)
+    return "not measured" if readable is None else runbook_text(readable.summary())

@@ -8,7 +8,8 @@ both (``readiness.GateReadiness``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -154,6 +155,46 @@ class ReadinessSnapshot:
         parts.append(f"network health {self.health.status} ({report_age})")
         return "; ".join(parts)
 
+    def brief(self) -> str:
+        """The few words a wave request shows beside each server."""
+        test, age = self.test, self.test_age()
+        if test is None:
+            evidence = "no test evidence"
+        else:
+            evidence = f"test {test.checks_passed}/{test.checks_total}" + (
+                "" if age is None else f" {_days(age)} ago"
+            )
+        return f"lag {self.lag_text()}, {evidence}"
+
+
+def wave_summary(snapshots: Sequence[ReadinessSnapshot], servers: int) -> str:
+    """A wave request's readiness in one line: the range or the worst of each measure across the
+    ``servers`` it covers."""
+    if not snapshots:
+        return "not measured"
+    lags = [s.lag_seconds for s in snapshots if s.lag_seconds is not None]
+    ages = [a for a in (s.test_age() for s in snapshots) if a is not None]
+    parts = [f"{len(snapshots)} of {servers} servers measured"]
+    parts.append("lag unknown" if not lags else f"lag up to {int(max(lags))} s")
+    without = sum(1 for s in snapshots if s.test is None)
+    if ages:
+        parts.append(f"tests verified {_days(min(ages))} to {_days(max(ages))} ago")
+    if without:
+        parts.append(f"{without} without test evidence")
+    post = [v for s in snapshots if s.test for v in s.test.post_launch.values()]
+    if post:
+        parts.append(
+            f"post-launch actions {sum(1 for v in post if v.startswith('OK'))}/{len(post)} succeeded"
+        )
+    red = [s for s in snapshots if not s.health.green]
+    newest = max(snapshots, key=lambda s: s.taken_at)
+    minutes = newest.health_age_minutes()
+    health = f"network health {newest.health.status}" + (
+        "" if minutes is None else f" (report {minutes} min old)"
+    )
+    parts.append(health if not red else f"{health}, red for {len(red)} when measured")
+    return "; ".join(parts)
+
 
 def take_snapshot(
     server: SourceServer, health: HealthReading, test: VerifiedTest | None, now: datetime
@@ -197,6 +238,25 @@ def what_got_worse(approved: ReadinessSnapshot, now: ReadinessSnapshot, limits: 
     if approved.test is not None and now.test is None:
         worse.append("the test evidence approved on is no longer recorded")
     return worse
+
+
+def read_snapshot(stored: Mapping[str, Any] | None) -> ReadinessSnapshot | None:
+    """A stored snapshot, or None when absent or unreadable (a gate opened before snapshots)."""
+    if not stored:
+        return None
+    try:
+        return ReadinessSnapshot.from_dict(stored)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+# What an Automation runbook's Readiness parameter accepts (its allowedPattern), and how long.
+_NOT_IN_RUNBOOK = re.compile(r"[^A-Za-z0-9 .,:;()/%+_-]")
+RUNBOOK_TEXT_LIMIT = 500
+
+
+def runbook_text(line: str) -> str:
+    return _NOT_IN_RUNBOOK.sub(" ", line)[:RUNBOOK_TEXT_LIMIT] or "not measured"
 
 
 def _time(value: Any) -> datetime | None:

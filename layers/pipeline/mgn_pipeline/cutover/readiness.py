@@ -14,7 +14,13 @@ from typing import Any
 
 from mgn_pipeline.cutover.config import CutoverConfig
 from mgn_pipeline.cutover.errors import GateStateError, ReadinessWorsened, ReplicationNotReady
-from mgn_pipeline.cutover.evidence import ReadinessSnapshot, VerifiedTestSource, take_snapshot, what_got_worse
+from mgn_pipeline.cutover.evidence import (
+    ReadinessSnapshot,
+    VerifiedTestSource,
+    read_snapshot,
+    take_snapshot,
+    what_got_worse,
+)
 from mgn_pipeline.cutover.model import (
     CLOSED,
     GateStatus,
@@ -135,7 +141,7 @@ class GateReadiness:
         record = self._steps.expect(server_id, attempt, {GateStatus.APPROVED})
         server = self._observed(record) or self._gateway.get_server(server_id)
         now = self.snapshot(server, record)
-        approved = _readable(record.approval_readiness)
+        approved = read_snapshot(record.approval_readiness)
         worse = [] if approved is None else what_got_worse(approved, now, self._config.readiness_limits)
         if worse:
             why = "; ".join(worse)
@@ -167,8 +173,8 @@ class GateReadiness:
         else:
             return {"askedAgain": True}  # a retry after the move: told already
         why = record.reason or "readiness got worse since approval"
-        approved = _readable(record.approval_readiness)
-        at_cutover = _readable(record.cutover_readiness)
+        approved = read_snapshot(record.approval_readiness)
+        at_cutover = read_snapshot(record.cutover_readiness)
         self._notices.record(
             server_id,
             "cutover-readiness-worsened",
@@ -295,13 +301,3 @@ class GateReadiness:
     @staticmethod
     def is_waiting(record: GateRecord) -> bool:
         return record.status in _WAITING
-
-
-def _readable(snapshot: Mapping[str, Any] | None) -> ReadinessSnapshot | None:
-    """A stored snapshot, or None when absent or unreadable (a gate opened before snapshots)."""
-    if not snapshot:
-        return None
-    try:
-        return ReadinessSnapshot.from_dict(snapshot)
-    except (KeyError, TypeError, ValueError):
-        return None

@@ -343,6 +343,15 @@ class WaveRequestStore:
             for item in batch_get(self._client, self._table, server_ids, ["status"], consistent=True)
         }
 
+    def approval_readiness(self, server_ids: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        """Each gate's readiness snapshot, taken when it reached the gate (cutover.evidence)."""
+        found: dict[str, Mapping[str, Any]] = {}
+        for item in batch_get(self._client, self._table, server_ids, ["approvalReadiness"], consistent=True):
+            text = string_attribute(item, "approvalReadiness")
+            if text:
+                found[item["serverId"]["S"]] = json.loads(text)
+        return found
+
     def put(self, request: WaveRequest) -> WaveRequest:
         """Store a new request, or return the one already stored under its id (same members, same id)."""
         item = {

@@ -24,6 +24,7 @@ from typing import Any
 
 from mgn_pipeline.cutover.config import CutoverConfig
 from mgn_pipeline.cutover.errors import GateStateError
+from mgn_pipeline.cutover.evidence import read_snapshot, runbook_text, wave_summary
 from mgn_pipeline.cutover.model import Decision, GateStatus, Outcome
 from mgn_pipeline.cutover.store import (
     AWAITING_WAVE,
@@ -213,11 +214,21 @@ class WaveApprovals:
             )
         )
         hostnames = self._registry.hostnames([sid for sid, _ in request.members])
-        shown = [f"{hostnames.get(sid) or sid} ({sid})" for sid, _ in request.members[:SHOWN_IN_RUNBOOK]]
+        # What each server's gate measured as it reached the gate: the decision is on this evidence,
+        # and each server's recheck right before its cutover compares with its own.
+        stored = self._requests.approval_readiness(sid for sid, _ in request.members)
+        snapshots = {sid: s for sid, s in ((sid, read_snapshot(v)) for sid, v in stored.items()) if s}
+        shown = [
+            f"{hostnames.get(sid) or sid} ({sid})"
+            + (f": {snapshots[sid].brief()}" if sid in snapshots else "")
+            for sid, _ in request.members[:SHOWN_IN_RUNBOOK]
+        ]
+        summary = wave_summary(list(snapshots.values()), len(request.members))
         parameters = {
             "WaveId": [wave],
             "ServerCount": [str(len(request.members))],
             "Servers": shown,
+            "Readiness": [runbook_text(summary)],
             "ServerListSha256": [request.digest],
             "Approvers": list(self._config.approvers),
             "NotificationArn": [self._config.approval_topic_arn],
@@ -258,6 +269,7 @@ class WaveApprovals:
                         "wave": wave,
                         "automationExecutionId": automation_id,
                         "waveRequestId": request.request_id,
+                        "readiness": stored.get(sid),
                         "approvers": list(self._config.approvers),
                     },
                 ),
