@@ -188,7 +188,6 @@ PROGRESS = frozenset(
         "cutover-approval-requested",
         "wave-approval-requested",
         "cutover-approved",
-        "cutover-readiness-confirmed",
         "cutover-queued",
         "cutover-started",
         "cutover-verification-passed",

@@ -68,10 +68,9 @@ def test_approved_cutover_is_verified_finalized_and_audited(env: CutoverCloud) -
     assert (details["decision"], details["comment"]) == ("APPROVED", "CHG-1234 approved")
     assert details["time"]
     # (The test instance's cleanup, started by the launch batcher meanwhile, is its own record.)
-    assert [a for a in _actions(env, sid) if a.startswith("cutover-")][-7:] == [
+    assert [a for a in _actions(env, sid) if a.startswith("cutover-")][-6:] == [
         "cutover-approval-requested",
         "cutover-approved",
-        "cutover-readiness-confirmed",
         "cutover-queued",
         "cutover-started",
         "cutover-verification-passed",

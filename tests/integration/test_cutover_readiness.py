@@ -90,6 +90,9 @@ def test_the_approval_request_carries_the_readiness_it_was_asked_on(env: Cutover
     asked = _audit(env, sid, "cutover-approval-requested")[-1]["readiness"]
     assert asked == json.loads(env.gate(sid)["approvalReadiness"])
     assert asked["health"]["green"] is True and asked["lagSeconds"] == 2.0
+    # The pipeline verified the operator's test: that verification is the evidence shown.
+    assert asked["test"]["checksPassed"] == asked["test"]["checksTotal"] > 0
+    assert f"test {asked['test']['jobId']}: " in shown
     # And the status command, for whoever looks before deciding.
     assert f"    approval asked on: {shown} (at " in _status(env, sid)
 
@@ -97,7 +100,7 @@ def test_the_approval_request_carries_the_readiness_it_was_asked_on(env: Cutover
     env.advance(600)
     env.settle()
     assert env.execution(sid)["status"] == "SUCCEEDED"
-    [confirmed] = _audit(env, sid, "cutover-readiness-confirmed")
+    [confirmed] = _audit(env, sid, "cutover-queued")
     assert confirmed["approved"] == asked
     assert confirmed["atCutover"]["takenAt"] > asked["takenAt"]
 

@@ -258,7 +258,9 @@ class RecordingGate:
     def __init__(self, starts: list[tuple[str, str]]) -> None:
         self._starts = starts
 
-    def start(self, server_id: str, test_job_id: str, observed: object = None) -> None:
+    def start(
+        self, server_id: str, test_job_id: str, observed: object = None, verified_test: object = None
+    ) -> None:
         self._starts.append((server_id, test_job_id))
 
 

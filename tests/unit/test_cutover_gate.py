@@ -550,13 +550,14 @@ def test_test_evidence_aged_past_the_limit_since_approval_stops_the_cutover(worl
     assert "verified 7.1 days ago" in second["Parameters"]["Readiness"][0]
 
 
-def test_readiness_no_worse_than_approved_is_confirmed_with_both_snapshots(world: Gate) -> None:
+def test_readiness_no_worse_than_approved_is_kept_with_the_queued_cutover(world: Gate) -> None:
     _approved_on_a_snapshot(world)
     world.clock.advance(600)
     world.gateway.update(SID, lag_duration="PT200S")  # grown, but within the limit
-    world.gate.readiness.recheck(SID, 1)
+    rechecked = world.gate.readiness.recheck(SID, 1)
+    world.gate.launch.start_cutover(SID, 1, "token-cutover", rechecked["snapshot"])
     confirmed = world.audit.records[-1]
-    assert confirmed.action == "cutover-readiness-confirmed"
+    assert confirmed.action == "cutover-queued"
     assert (confirmed.details["approved"]["lagSeconds"], confirmed.details["atCutover"]["lagSeconds"]) == (
         5.0,
         200.0,

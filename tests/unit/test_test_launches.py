@@ -40,7 +40,9 @@ RUNNING = InstanceFacts("i-test", "running", "10.0.2.9", (), "subnet-launch", fr
 class FakeGate:
     opened: list[tuple[str, str]] = field(default_factory=list)
 
-    def start(self, server_id: str, test_job_id: str, observed: object = None) -> None:
+    def start(
+        self, server_id: str, test_job_id: str, observed: object = None, verified_test: object = None
+    ) -> None:
         self.opened.append((server_id, test_job_id))
 
 

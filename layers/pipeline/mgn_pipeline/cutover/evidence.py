@@ -240,6 +240,17 @@ def what_got_worse(approved: ReadinessSnapshot, now: ReadinessSnapshot, limits: 
     return worse
 
 
+def verified_test_of(stored: Mapping[str, Any] | None) -> VerifiedTest | None:
+    """The evidence of a verification as the launches capability hands it over (``jobId``,
+    ``verifiedAt``, ``verdict``), or None."""
+    if not stored or not isinstance(stored.get("verdict"), Mapping):
+        return None
+    try:
+        return evidence_from_verdict(str(stored["jobId"]), _time(stored.get("verifiedAt")), stored["verdict"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def read_snapshot(stored: Mapping[str, Any] | None) -> ReadinessSnapshot | None:
     """A stored snapshot, or None when absent or unreadable (a gate opened before snapshots)."""
     if not stored:

@@ -7,6 +7,7 @@ within MGN's job quotas; the Launch Result event or the reconciler then resolves
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from mgn_pipeline.cutover.errors import CutoverLaunchFailed, CutoverStartRefused, GateStateError
@@ -26,8 +27,11 @@ class GateLaunch:
         self._jobs = jobs
         self._notices = notices
 
-    def start_cutover(self, server_id: str, attempt: int, token: str) -> dict[str, Any]:
-        """APPROVED -> CUTTING_OVER (once per approval), queued for the launch batcher."""
+    def start_cutover(
+        self, server_id: str, attempt: int, token: str, readiness: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """APPROVED -> CUTTING_OVER (once per approval), queued for the launch batcher.
+        ``readiness``: the recheck's snapshot, kept beside the approved one."""
         now = self._steps.now()
         moved = self._store.transition(
             server_id,
@@ -36,7 +40,7 @@ class GateLaunch:
             GateStatus.CUTTING_OVER,
             now,
             token=token,
-            set_fields=queue_fields(now),
+            set_fields={**queue_fields(now), "cutoverReadiness": dict(readiness) if readiness else None},
         )
         if moved is None:
             # A retried task (same approval): refresh its token, never queue a second cutover.
@@ -52,7 +56,13 @@ class GateLaunch:
             "cutover-queued",
             f"approved by {decision.get('approver')} at {decision.get('time')}; the launch "
             "batcher starts it within MGN's job quotas",
-            {"attempt": attempt, "approval": decision},
+            {
+                "attempt": attempt,
+                "approval": decision,
+                # The readiness approved and the readiness right before the cutover: both, for the audit.
+                "approved": moved.approval_readiness,
+                "atCutover": moved.cutover_readiness,
+            },
             actor=decision.get("approver"),
         )
         return {"queued": True}

@@ -19,6 +19,7 @@ from mgn_pipeline.cutover.evidence import (
     VerifiedTestSource,
     read_snapshot,
     take_snapshot,
+    verified_test_of,
     what_got_worse,
 )
 from mgn_pipeline.cutover.model import (
@@ -66,10 +67,17 @@ class GateReadiness:
 
     # ------------------------------------------------------------------ opening
     def open(
-        self, server_id: str, test_job_id: str | None, *, reopen: bool, observed: SourceServer | None = None
+        self,
+        server_id: str,
+        test_job_id: str | None,
+        *,
+        reopen: bool,
+        observed: SourceServer | None = None,
+        verified_test: Mapping[str, Any] | None = None,
     ) -> str:
         """Start the execution of the next attempt unless one is running or this test was decided.
-        ``observed``: the server as MGN just returned it, kept for the first precheck."""
+        ``observed``: the server as MGN just returned it, kept for the first precheck;
+        ``verified_test``: the test verification that opens it, kept as the approval's evidence."""
         record = self._store.get(server_id)
         if record is not None and record.status not in CLOSED:
             if record.status is GateStatus.OPENING and record.execution_arn is None:
@@ -82,7 +90,16 @@ class GateReadiness:
         now = self._steps.now()
         snapshot = observed_snapshot(observed, now) if observed is not None else None
         wave = self._notices.wave_of(server_id)
-        if not self._store.open(server_id, attempt, job, record, now, observed=snapshot, server_wave=wave):
+        if not self._store.open(
+            server_id,
+            attempt,
+            job,
+            record,
+            now,
+            observed=snapshot,
+            server_wave=wave,
+            verified_test=verified_test,
+        ):
             return "cutover gate being opened by a concurrent trigger"
         opened = self._store.get(server_id)
         assert opened is not None  # noqa: S101 - just written
@@ -122,10 +139,16 @@ class GateReadiness:
         snapshot = self.snapshot(server, record)
         return {"status": record.status.value, **readiness_facts(server), "snapshot": snapshot.as_dict()}
 
-    def snapshot(self, server: SourceServer, record: GateRecord) -> ReadinessSnapshot:
-        """How ready the server is now: replication, the network health report, the test evidence."""
-        source = self._test_evidence
-        test = None if source is None else source.passed_test(server.server_id, record.test_job_id)
+    def snapshot(
+        self, server: SourceServer, record: GateRecord, approved: ReadinessSnapshot | None = None
+    ) -> ReadinessSnapshot:
+        """How ready the server is now: replication, the network health report, the test evidence.
+
+        A test's evidence does not change once verified, only its age: it is the one the gate opened
+        with, or the one the approval was asked on; the launch queue is read only when neither is."""
+        test = approved.test if approved is not None else verified_test_of(record.verified_test)
+        if test is None and self._test_evidence is not None:
+            test = self._test_evidence.passed_test(server.server_id, record.test_job_id)
         return take_snapshot(server, self._health.latest_reading(), test, self._steps.now())
 
     def _observed(self, record: GateRecord) -> SourceServer | None:
@@ -140,8 +163,8 @@ class GateReadiness:
         and a fresh approval is asked), then ready now (else wait, ``ReplicationNotReady``)."""
         record = self._steps.expect(server_id, attempt, {GateStatus.APPROVED})
         server = self._observed(record) or self._gateway.get_server(server_id)
-        now = self.snapshot(server, record)
         approved = read_snapshot(record.approval_readiness)
+        now = self.snapshot(server, record, approved)
         worse = [] if approved is None else what_got_worse(approved, now, self._config.readiness_limits)
         if worse:
             why = "; ".join(worse)
@@ -150,13 +173,12 @@ class GateReadiness:
                 raise GateStateError(f"{server_id}: gate moved while rechecking")
             raise ReadinessWorsened(f"readiness got worse since approval: {why}")
         self.check_ready(server)
-        self._notices.record(
-            server_id,
-            "cutover-readiness-confirmed",
-            "readiness right before cutover is no worse than approved",
-            {"attempt": attempt, "approved": record.approval_readiness, "atCutover": now.as_dict()},
-        )
-        return {"replication": server.replication.value, "lag": server.lag_duration}
+        # Passed on to start-cutover, which keeps it with the approved one (record and audit).
+        return {
+            "replication": server.replication.value,
+            "lag": server.lag_duration,
+            "snapshot": now.as_dict(),
+        }
 
     def ask_again(self, server_id: str, attempt: int) -> dict[str, Any]:
         """Readiness got worse since approval: the approval lapses, the approver is told why, and a

@@ -10,6 +10,9 @@ ready), ``approval`` (ask, apply the decision), ``launching`` (queue the cutover
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from mgn_pipeline.cutover.approval import GateApproval
 from mgn_pipeline.cutover.completion import GateCompletion
 from mgn_pipeline.cutover.launching import GateLaunch
@@ -43,9 +46,17 @@ class CutoverGate:
     def waves(self) -> WaveApprovals | None:
         return self.approval.waves
 
-    def start(self, server_id: str, test_job_id: str | None, observed: SourceServer | None = None) -> None:
+    def start(
+        self,
+        server_id: str,
+        test_job_id: str | None,
+        observed: SourceServer | None = None,
+        verified_test: Mapping[str, Any] | None = None,
+    ) -> None:
         """``CutoverGateStarter``: open the gate after a verified test; a repeat does nothing."""
-        self.readiness.open(server_id, test_job_id, reopen=False, observed=observed)
+        self.readiness.open(
+            server_id, test_job_id, reopen=False, observed=observed, verified_test=verified_test
+        )
 
     # ------------------------------------------------------------------ follow (events, reconciler)
     def follow(self, server: SourceServer, trigger: Trigger) -> str:

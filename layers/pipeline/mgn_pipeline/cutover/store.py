@@ -39,7 +39,15 @@ CUTOVER_QUEUE_FIELDS = (CUTOVER_QUEUE, "cutoverEligibleAt", "cutoverClaimId", "c
 
 # Gate fields stored as JSON strings.
 _JSON_FIELDS = frozenset(
-    {"decision", "launchParticipant", "tagsAtLaunch", "observed", "approvalReadiness", "cutoverReadiness"}
+    {
+        "decision",
+        "launchParticipant",
+        "tagsAtLaunch",
+        "observed",
+        "approvalReadiness",
+        "cutoverReadiness",
+        "verifiedTest",
+    }
 )
 
 
@@ -84,6 +92,8 @@ class GateRecord:
     # right before the cutover when it was found worse.
     approval_readiness: Mapping[str, Any] | None = None
     cutover_readiness: Mapping[str, Any] | None = None
+    # The passed test verification that opened the gate (cutover.evidence.verified_test_of).
+    verified_test: Mapping[str, Any] | None = None
 
     @property
     def execution_name(self) -> str:
@@ -101,9 +111,16 @@ def record_from_item(item: Mapping[str, Any]) -> GateRecord:
             output=json.loads(string_attribute(box, "output") or "{}"),
         )
     decision = string_attribute(item, "decision")
-    observed, launch_participant, tags_at_launch, approval_readiness, cutover_readiness = (
+    observed, launch_participant, tags_at_launch, approval_readiness, cutover_readiness, verified_test = (
         json.loads(string_attribute(item, name) or "null")
-        for name in ("observed", "launchParticipant", "tagsAtLaunch", "approvalReadiness", "cutoverReadiness")
+        for name in (
+            "observed",
+            "launchParticipant",
+            "tagsAtLaunch",
+            "approvalReadiness",
+            "cutoverReadiness",
+            "verifiedTest",
+        )
     )
     return GateRecord(
         server_id=item["serverId"]["S"],
@@ -127,6 +144,7 @@ def record_from_item(item: Mapping[str, Any]) -> GateRecord:
         server_wave=string_attribute(item, "serverWave"),
         approval_readiness=approval_readiness,
         cutover_readiness=cutover_readiness,
+        verified_test=verified_test,
     )
 
 
@@ -162,6 +180,7 @@ class GateStore:
         now: datetime,
         observed: Mapping[str, Any] | None = None,
         server_wave: str | None = None,
+        verified_test: Mapping[str, Any] | None = None,
     ) -> bool:
         """Claim attempt ``attempt`` (a new item, or the next attempt of a closed one)."""
         item = {
@@ -177,6 +196,8 @@ class GateStore:
             item["serverWave"] = {"S": server_wave}
         if observed is not None:
             item["observed"] = {"S": json.dumps(dict(observed), default=str, sort_keys=True)}
+        if verified_test is not None:
+            item["verifiedTest"] = {"S": json.dumps(dict(verified_test), default=str, sort_keys=True)}
         if previous is None:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(serverId)"}
         else:

@@ -76,7 +76,10 @@ def run_task(gate: CutoverGate, event: Mapping[str, Any]) -> dict[str, Any]:
         case "ask-approval-again":
             return ready.ask_again(server_id, attempt)
         case "start-cutover":
-            return launch.start_cutover(server_id, attempt, token)
+            readiness = event.get("readiness")
+            return launch.start_cutover(
+                server_id, attempt, token, readiness if isinstance(readiness, dict) else None
+            )
         case "verify":
             return done.verify(server_id, attempt)
         case "finalize":

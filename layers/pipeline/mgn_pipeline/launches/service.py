@@ -253,7 +253,8 @@ class TestLaunches:
                 action="test-verification-failed",
             )
         cleanup = config.cleanup is CleanupMode.TERMINATE
-        if not self._queue.passed(item, result.as_dict(), cleanup, self._now()):
+        now = self._now()
+        if not self._queue.passed(item, result.as_dict(), cleanup, now):
             return "verification already recorded"
         self._record(
             server,
@@ -268,7 +269,10 @@ class TestLaunches:
             },
         )
         metrics.add_metric(name="TestVerificationsPassed", unit=MetricUnit.Count, value=1)
-        return self._complete_pass(server, replace(item, status=LaunchStatus.PASSED), trigger)
+        passed = replace(
+            item, status=LaunchStatus.PASSED, verdict=result.as_dict(), verified_at=now.isoformat()
+        )
+        return self._complete_pass(server, passed, trigger)
 
     def _complete_pass(self, server: SourceServer, item: QueueItem, trigger: Trigger) -> str:
         job_id = item.job_id or ""
@@ -283,7 +287,14 @@ class TestLaunches:
                 {"jobId": job_id, "cleanup": self._config.cleanup.value},
             )
         # Started after the lifecycle change: the gate reads READY_FOR_CUTOVER. Gates tolerate a repeat.
-        self._gate.start(server.server_id, job_id, observed)
+        evidence = None
+        if item.verdict:
+            evidence = {
+                "jobId": job_id,
+                "verifiedAt": item.verified_at or item.updated_at,
+                "verdict": item.verdict,
+            }
+        self._gate.start(server.server_id, job_id, observed, evidence)
         return f"test passed (job {job_id}): ready for cutover, test instance {'terminate queued' if self._config.cleanup is CleanupMode.TERMINATE else 'kept'}"
 
     def _fail(
