@@ -86,9 +86,9 @@ def test_evidence_from_a_verdict_counts_what_was_checked_and_the_post_launch_res
     verdict = {
         "state": "PASS",
         "checks": [
-            {"name": "running", "state": "OK", "detail": "instance is running"},
-            {"name": "post-launch action install-cw", "state": "OK", "detail": "succeeded"},
-            {"name": "application ports", "state": "SKIPPED", "detail": "no ports declared"},
+            {"name": "running", "state": "ok", "detail": "instance is running"},
+            {"name": "post-launch action install-cw", "state": "ok", "detail": "succeeded"},
+            {"name": "application ports", "state": "skipped", "detail": "no ports declared"},
         ],
     }
     evidence = evidence_from_verdict("mgnjob-0123456789abcdef0", ASKED, verdict)

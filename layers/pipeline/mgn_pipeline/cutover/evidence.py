@@ -49,14 +49,18 @@ def evidence_from_verdict(
 ) -> VerifiedTest:
     """From ``jobs.verification.Verdict.as_dict()``: counts, and the post-launch actions' results."""
     checks = [c for c in verdict.get("checks") or [] if isinstance(c, Mapping)]
-    counted = [c for c in checks if c.get("state") != "SKIPPED"]
+
+    def state(check: Mapping[str, Any]) -> str:
+        return str(check.get("state", "")).upper()  # CheckState values: ok, failed, pending, skipped
+
+    counted = [c for c in checks if state(c) != "SKIPPED"]
     return VerifiedTest(
         job_id=job_id,
         verified_at=verified_at,
-        checks_passed=sum(1 for c in counted if c.get("state") == "OK"),
+        checks_passed=sum(1 for c in counted if state(c) == "OK"),
         checks_total=len(counted),
         post_launch={
-            str(c.get("name")): f"{c.get('state')}: {c.get('detail')}"
+            str(c.get("name")): f"{state(c)}: {c.get('detail')}"
             for c in checks
             if str(c.get("name", "")).startswith("post-launch")
         },
