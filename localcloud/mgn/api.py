@@ -371,6 +371,10 @@ class MgnApi:
         if f.get("toDate"):
             end = parse_iso(f["toDate"])
             jobs = [j for j in jobs if j.created_at <= end]
+        # "The response is sorted by creationDateTime - latest date first" (DescribeJobs in
+        # botocore's MGN model); jobs of the same second come newest first too.
+        order = {j.job_id: n for n, j in enumerate(jobs)}
+        jobs.sort(key=lambda j: (j.created_at, order[j.job_id]), reverse=True)
         page = self._page(jobs, params)
         page["items"] = [j.view() for j in page["items"]]
         return page
