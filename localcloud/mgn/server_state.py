@@ -154,7 +154,9 @@ class ServerRecord:
         info["replicatedDisks"] = [
             {
                 "deviceName": d["deviceName"],
-                "totalStorageBytes": d["bytes"],
+                # DisconnectFromService and FinalizeCutover set each disk's totalStorageBytes to
+                # zero (their documentation in botocore's MGN model).
+                "totalStorageBytes": d["bytes"] if self.replicating else 0,
                 "replicatedStorageBytes": int(d["bytes"] * fraction),
                 "rescannedStorageBytes": 0,
                 "backloggedStorageBytes": 0,
