@@ -11,15 +11,21 @@ from localcloud.mgn.server_state import ServerRecord
 
 # Launching test instances: first test, a re-test, or another test after marking ready for cutover.
 START_TEST_FROM = frozenset({"READY_FOR_TEST", "TESTING", "READY_FOR_CUTOVER"})
-# Launching cutover instances: after testing was marked done, or re-launching a cutover.
-START_CUTOVER_FROM = frozenset({"READY_FOR_CUTOVER", "CUTTING_OVER"})
+# Launching cutover instances: after testing was marked done, re-launching a cutover, or straight
+# from READY_FOR_TEST ("Initial Sync has completed. Test or Cutover instances can now be launched",
+# AWS's MGN lifecycle description, https://migration-immersionday.workshop.aws/en/migrationfactory/
+# mgn/2-migration_life_cycle.html).
+START_CUTOVER_FROM = frozenset({"READY_FOR_TEST", "READY_FOR_CUTOVER", "CUTTING_OVER"})
 # ChangeServerLifeCycleState target -> allowed current states:
 #   READY_FOR_TEST    "revert to ready for testing"
-#   READY_FOR_CUTOVER "mark as ready for cutover" (after testing) or "revert to ready for cutover"
+#   READY_FOR_CUTOVER "mark as ready for cutover" (after testing), "revert to ready for cutover", or
+#                     skipping the test (READY_FOR_TEST -> READY_FOR_CUTOVER with the CLI, AWS blog
+#                     https://aws.amazon.com/blogs/mt/how-to-skip-testing-and-finalize-cutover-in-the-
+#                     aws-application-migration-service/)
 #   CUTOVER           "mark as cutover" after a successful cutover launch
 CHANGE_STATE_FROM = {
     "READY_FOR_TEST": frozenset({"TESTING", "READY_FOR_CUTOVER"}),
-    "READY_FOR_CUTOVER": frozenset({"TESTING", "CUTTING_OVER"}),
+    "READY_FOR_CUTOVER": frozenset({"READY_FOR_TEST", "TESTING", "CUTTING_OVER"}),
     "CUTOVER": frozenset({"CUTTING_OVER"}),
 }
 TERMINATE_REFUSED_IN = frozenset({"TESTING", "CUTTING_OVER", "CUTOVER"})

@@ -196,7 +196,7 @@ def test_illegal_transitions_are_conflicts(emu: MgnEmulator, mgn: Any) -> None:
     with pytest.raises(conflict):
         mgn.mark_as_archived(sourceServerID=sid)  # still replicating
     with pytest.raises(conflict):
-        mgn.start_cutover(sourceServerIDs=[sid])  # not tested / not ready for cutover
+        mgn.start_cutover(sourceServerIDs=[replicating])  # initial sync not complete
     with pytest.raises(conflict) as not_synced:
         mgn.start_test(sourceServerIDs=[sid, replicating])  # second one has not finished initial sync
     assert [e["resourceId"] for e in not_synced.value.response["errors"]] == [replicating]
