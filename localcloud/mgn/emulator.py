@@ -402,7 +402,20 @@ class MgnEmulator:
             )
         if name != "InitializeService" and not self._initialized_for(name, headers):
             raise UninitializedError()
-        return handler(params)
+        try:
+            return handler(params)
+        except MgnError as exc:
+            # MGN answers an operation only with the errors its model declares for it (e.g. StartTest
+            # has no ResourceNotFoundException: an unknown server is a ConflictException there).
+            # ValidationException is left out: every operation validates its input (tags too),
+            # whether or not its model lists the error.
+            declared = {s.name for s in op.error_shapes}
+            if exc.code not in declared and exc.code != "ValidationException":
+                raise EmulatorBug(
+                    f"emulator answered {name} with {exc.code}, which the model does not declare for it "
+                    f"(declared: {', '.join(sorted(declared))})"
+                ) from exc
+            raise
 
     def _initialized_for(self, name: str, headers: dict[str, Any]) -> bool:
         declared = {s.name for s in self._model.operation_model(name).error_shapes}
