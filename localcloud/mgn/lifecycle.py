@@ -12,9 +12,8 @@ from localcloud.mgn.server_state import ServerRecord
 # Launching test instances: first test, a re-test, or another test after marking ready for cutover.
 START_TEST_FROM = frozenset({"READY_FOR_TEST", "TESTING", "READY_FOR_CUTOVER"})
 # Launching cutover instances: after testing was marked done, re-launching a cutover, or straight
-# from READY_FOR_TEST ("Initial Sync has completed. Test or Cutover instances can now be launched",
-# AWS's MGN lifecycle description, https://migration-immersionday.workshop.aws/en/migrationfactory/
-# mgn/2-migration_life_cycle.html).
+# from READY_FOR_TEST ("Test or cutover instances can now be launched for this server", the MGN user
+# guide's lifecycle states, https://docs.aws.amazon.com/mgn/latest/ug/migration-dashboard.html).
 START_CUTOVER_FROM = frozenset({"READY_FOR_TEST", "READY_FOR_CUTOVER", "CUTTING_OVER"})
 # ChangeServerLifeCycleState target -> allowed current states:
 #   READY_FOR_TEST    "revert to ready for testing"
@@ -22,11 +21,15 @@ START_CUTOVER_FROM = frozenset({"READY_FOR_TEST", "READY_FOR_CUTOVER", "CUTTING_
 #                     skipping the test (READY_FOR_TEST -> READY_FOR_CUTOVER with the CLI, AWS blog
 #                     https://aws.amazon.com/blogs/mt/how-to-skip-testing-and-finalize-cutover-in-the-
 #                     aws-application-migration-service/)
-#   CUTOVER           "mark as cutover" after a successful cutover launch
+#   CUTOVER           "mark as cutover" after a successful cutover launch, also once disconnected:
+#                     AWS Cloud Migration Factory finalizes a cutover with DisconnectFromService and
+#                     then ChangeServerLifeCycleState CUTOVER (aws-solutions/cloud-migration-factory-
+#                     on-aws, source/integrations/mgn/lambdas/lambda_mgn_launch.py), although the
+#                     model says the call needs a launchable server (lagDuration set).
 CHANGE_STATE_FROM = {
     "READY_FOR_TEST": frozenset({"TESTING", "READY_FOR_CUTOVER"}),
     "READY_FOR_CUTOVER": frozenset({"READY_FOR_TEST", "TESTING", "CUTTING_OVER"}),
-    "CUTOVER": frozenset({"CUTTING_OVER"}),
+    "CUTOVER": frozenset({"CUTTING_OVER", "DISCONNECTED"}),
 }
 TERMINATE_REFUSED_IN = frozenset({"TESTING", "CUTTING_OVER", "CUTOVER"})
 ARCHIVE_ALLOWED_IN = frozenset({"DISCONNECTED", "CUTOVER"})
