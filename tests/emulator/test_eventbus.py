@@ -82,6 +82,7 @@ EXPECTED_MATCHES = {
     "mgn-launch-result-test-succeeded.json": {SERVICE},
     "mgn-launch-result-test-failed.json": {SERVICE},
     "mgn-launch-result-cutover-succeeded.json": {SERVICE},
+    "mgn-launch-result-cutover-failed.json": {SERVICE},
     "mgn-lifecycle-ready-for-test.json": {SERVICE},
     "mgn-replication-stalled.json": {SERVICE},
     "mgn-replication-not-stalled.json": {SERVICE},

@@ -9,13 +9,15 @@ Each test names its source beside it. Short names used in the comments:
   through ``mgn_model()`` so they follow the installed botocore.
 - UG: the MGN user guide, https://docs.aws.amazon.com/mgn/latest/ug/<page>.html (page named beside
   the test).
-- LIFECYCLE: AWS's description of the MGN migration lifecycle states,
-  https://migration-immersionday.workshop.aws/en/migrationfactory/mgn/2-migration_life_cycle.html
+- LIFECYCLE: the MGN user guide's lifecycle states ("Understand lifecycle states"),
+  https://docs.aws.amazon.com/mgn/latest/ug/migration-dashboard.html (AWS's migration workshop says
+  the same: https://migration-immersionday.workshop.aws/en/migrationfactory/mgn/2-migration_life_cycle.html)
 - SKIP_TEST_BLOG: AWS Cloud Operations blog, "How to Skip Testing and Finalize Cutover in the AWS
   Application Migration Service",
   https://aws.amazon.com/blogs/mt/how-to-skip-testing-and-finalize-cutover-in-the-aws-application-migration-service/
 - CMF: AWS Cloud Migration Factory, aws-solutions/cloud-migration-factory-on-aws,
-  source/Tools Integration/mgn/lambdas/lambda_mgn_launch.py (public code that drives MGN).
+  source/integrations/mgn/lambdas/lambda_mgn_launch.py and lambda_mgn.py beside it (public code that
+  drives MGN; older copies under source/Tools Integration/mgn/lambdas/).
 """
 
 from __future__ import annotations
@@ -260,6 +262,22 @@ def test_sample_events_in_events_folder_have_the_documented_shape(path: Path) ->
     _documented_shape(json.loads(path.read_text()))
 
 
+def test_sample_events_cover_every_documented_state() -> None:
+    # EVENTS: each detail-type's possible states; a sample of each lets handlers be run on all of them.
+    seen: dict[str, set[str]] = {kind: set() for kind in DOCUMENTED_STATES}
+    for path in _sample_files():
+        event = json.loads(path.read_text())
+        seen[event["detail-type"]].add(event["detail"]["state"])
+    assert seen == DOCUMENTED_STATES
+
+
+def test_the_sqs_batch_sample_carries_documented_events() -> None:
+    # EVENTS (the bodies), as the rules put them on the queue the event function reads in batches.
+    batch = json.loads((EVENTS_DIR / "sqs-batch-mgn-events.json").read_text())
+    for record in batch["Records"]:
+        _documented_shape(json.loads(record["body"]))
+
+
 def test_the_undocumented_sample_is_really_undocumented() -> None:
     # EVENTS: it stands for a detail-type MGN may add; consumers must tolerate it (mgn-facts.md).
     event = json.loads((EVENTS_DIR / "mgn-undocumented-detail-type.json").read_text())
@@ -375,7 +393,7 @@ def test_finalize_and_disconnect_stop_replication_as_documented(
         assert [d["totalStorageBytes"] for d in info["replicatedDisks"]] == [0]
         assert "lagDuration" not in info and "etaDateTime" not in info
         # UG finalizing-cutover-2: lifecycle "Cutover complete" (CUTOVER), next step Mark as archived.
-        # UG server-list: a disconnected server shows lifecycle Disconnected.
+        # UG interracting: "Disconnected" is one of the console's migration lifecycle values.
         assert server["lifeCycle"]["state"] == ("CUTOVER" if finalize else "DISCONNECTED")
         assert server["launchedInstance"]["ec2InstanceID"] == instance
     reservations = network.ec2.describe_instances(InstanceIds=[instance])["Reservations"]
@@ -774,6 +792,8 @@ def test_throttling_sends_retry_after_as_the_model_binds_it(emu: MgnEmulator, mg
 )
 def test_success_status_codes_are_the_models(emu: MgnEmulator, mgn: Any, operation: str) -> None:
     # MODEL http.responseCode: 202 for the job-starting calls, 204 for DeleteSourceServer, else 200.
+    # CMF checks exactly these: HTTPStatusCode 202 after start_test/start_cutover/
+    # terminate_target_instances, 200 after lifecycle changes, disconnect and archive.
     expected = MODEL.operation_model(operation).http.get("responseCode", 200)
     if operation == "DescribeJobs":
         response = mgn.describe_jobs()
@@ -796,3 +816,40 @@ def test_an_undeclared_error_is_an_emulator_bug(emu: MgnEmulator, mgn: Any) -> N
     emu.api.operations["StartTest"] = not_found
     with pytest.raises(EmulatorBug, match="does not declare"):
         mgn.start_test(sourceServerIDs=[UNKNOWN])
+
+
+# ---- what public code that drives MGN expects ----------------------------------------------------------
+
+
+def test_cmf_finalizes_a_cutover_with_disconnect_then_lifecycle_cutover(emu: MgnEmulator, mgn: Any) -> None:
+    # CMF "Finalize Cutover": disconnect_from_service, then change_server_life_cycle_state CUTOVER;
+    # CMF "- Mark as archived" afterwards. (MODEL MarkAsArchived: DISCONNECTED or CUTOVER.)
+    sid = _cutting_over(emu, mgn)
+    mgn.disconnect_from_service(sourceServerID=sid)
+    server = mgn.change_server_life_cycle_state(sourceServerID=sid, lifeCycle={"state": "CUTOVER"})
+    assert server["lifeCycle"]["state"] == "CUTOVER"
+    assert server["dataReplicationInfo"]["dataReplicationState"] == "DISCONNECTED"
+    assert mgn.mark_as_archived(sourceServerID=sid)["isArchived"] is True
+
+
+def test_cmf_cannot_mark_cutover_a_server_that_never_cut_over(emu: MgnEmulator, mgn: Any) -> None:
+    # The same CMF path on a server without a cutover launch: MODEL ChangeServerLifeCycleState
+    # declares ConflictException; a cutover needs a launched cutover instance (UG finalizing-cutover-2).
+    sid = _disconnected(emu, mgn)
+    with pytest.raises(mgn.exceptions.ConflictException):
+        mgn.change_server_life_cycle_state(sourceServerID=sid, lifeCycle={"state": "CUTOVER"})
+
+
+def test_cmf_finds_its_servers_by_hostname_fqdn_and_primary_ip(emu: MgnEmulator, mgn: Any) -> None:
+    # CMF lambda_mgn.py: pages describe_source_servers with filters={}, matches a server by
+    # sourceProperties.identificationHints hostname/fqdn or by the ips of the networkInterfaces entry
+    # whose isPrimary is true, skips isArchived ones, and reads dataReplicationInfo.dataReplicationState.
+    sid = emu.register_agent("app01", ip_address="10.20.0.44")
+    pages = list(mgn.get_paginator("describe_source_servers").paginate(filters={}))
+    [server] = [s for p in pages for s in p["items"]]
+    hints = server["sourceProperties"]["identificationHints"]
+    assert hints["hostname"] == "app01" and hints["fqdn"].startswith("app01.")
+    primary = [n for n in server["sourceProperties"]["networkInterfaces"] if n["isPrimary"] is True]
+    assert primary[0]["ips"] == ["10.20.0.44"]
+    assert server["isArchived"] is False and server["sourceServerID"] == sid
+    assert server["dataReplicationInfo"]["dataReplicationState"]
