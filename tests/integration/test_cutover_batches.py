@@ -127,3 +127,29 @@ def test_a_cutover_mgn_keeps_refusing_fails_its_gate_after_three_tries_and_launc
         assert _cutover_jobs(env) == [] and env.mgn_calls("StartCutover", sid) == 3
         assert env.mgn.server(sid).lifecycle == "READY_FOR_CUTOVER"
         assert any("needs a person" in str(n["subject"]) for n in env.cloud.read_notices())
+
+
+def test_a_server_sent_back_to_testing_after_approval_is_not_cut_over() -> None:
+    # MGN starts a cutover from READY_FOR_TEST as well (tests/emulator/test_mgn_fidelity.py), so the
+    # batcher cannot count on a refusal: a server an operator sent back to testing while its approved
+    # cutover waited in the queue must not be cut over.
+    with cutover_cloud() as env:
+        [sid] = env.ready_servers(1)
+        env.batcher_on = False
+        env.decide(sid, "Approve")
+        env.settle()
+        assert env.gate(sid)["status"] == "CUTTING_OVER" and "cutoverJobId" not in env.gate(sid)
+        with env.cloud.calls.not_counting():
+            env.cloud.mgn_as_operator().change_server_life_cycle_state(
+                sourceServerID=sid, lifeCycle={"state": "READY_FOR_TEST"}
+            )
+        env.batcher_on = True
+        env.advance(900)
+        env.settle()
+        assert _cutover_jobs(env) == [] and env.mgn_calls("StartCutover", sid) == 0
+        refused = [a for a in env.cloud.audit() if a["action"] == "cutover-start-refused"]
+        assert refused and "READY_FOR_TEST" in refused[0]["reason"]
+        # READY_FOR_TEST is where the pipeline tests a server: it tested it again.
+        with env.cloud.calls.not_counting():
+            jobs = boto3.client("mgn").describe_jobs(filters={})["items"]
+        assert [j["initiatedBy"] for j in jobs].count("START_TEST") == 2

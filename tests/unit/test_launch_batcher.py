@@ -38,9 +38,16 @@ class FakeMgnJobs:
     active: list[dict[str, Any]] = field(default_factory=list)
     answers: list[JobRequest | Exception] = field(default_factory=list)
     requests: list[tuple[str, list[str], dict[str, str]]] = field(default_factory=list)
+    # Lifecycle states the cutover side reads before StartCutover (READY_FOR_CUTOVER unless set).
+    lifecycle: dict[str, str] = field(default_factory=dict)
+    lifecycle_reads: list[list[str]] = field(default_factory=list)
 
     def recent_jobs(self, since: datetime) -> list[dict[str, Any]]:
         return self.active
+
+    def lifecycles(self, server_ids: list[str]) -> dict[str, str]:
+        self.lifecycle_reads.append(list(server_ids))
+        return {sid: self.lifecycle.get(sid, "READY_FOR_CUTOVER") for sid in server_ids}
 
     def start_test(self, server_ids: list[str], tags: dict[str, str]) -> JobRequest:
         return self._answer("StartTest", server_ids, tags)
@@ -226,6 +233,18 @@ def test_a_cutover_mgn_keeps_refusing_fails_its_gate_instead_of_retrying_forever
     assert (sid, attempt) == (SERVERS[0], 1) and "replication stalled" in why
     world.batcher.run()
     assert len(world.mgn.requests) == MAX_CUTOVER_REFUSALS  # out of the queue
+
+
+def test_a_queued_cutover_of_a_server_no_longer_ready_for_cutover_is_refused_before_mgn(world: World) -> None:
+    # MGN would start a cutover from READY_FOR_TEST too: the batcher reads the lifecycle first.
+    world.queue_cutover(SERVERS[0])
+    world.queue_cutover(SERVERS[1])
+    world.mgn.lifecycle[SERVERS[0]] = "READY_FOR_TEST"
+    world.batcher.run()
+    assert sorted(world.mgn.lifecycle_reads[0]) == sorted(SERVERS[:2])
+    assert [(op, ids) for op, ids, _ in world.mgn.requests] == [("StartCutover", [SERVERS[1]])]
+    refusal = [a for a in world.audit.records if a.action == "cutover-start-refused"]
+    assert [a.subject for a in refusal] == [SERVERS[0]] and "READY_FOR_TEST" in refusal[0].reason
 
 
 def test_cleanups_and_cutovers_go_before_test_launches_when_capacity_is_short(world: World) -> None:

@@ -17,8 +17,10 @@ from mgn_pipeline.cutover.queue import CutoverQueue, QueuedCutover
 from mgn_pipeline.jobs.mgn_jobs import CutoverStart, JobRequest, MgnJobs, refusal_backoff_seconds
 from mgn_pipeline.shared.aws.audit import PIPELINE_ACTOR, AuditRecord, AuditTrail
 from mgn_pipeline.shared.errors import PipelineError
+from mgn_pipeline.shared.server import LifeCycleState
 
 TRIGGER = "launch-batcher"
+READY_FOR_CUTOVER = LifeCycleState.READY_FOR_CUTOVER.value
 # MGN would take a refused request again without the refused servers; a few rounds at most.
 _MAX_ROUNDS = 3
 
@@ -79,7 +81,10 @@ class CutoverLauncher:
         return ready, waiting
 
     def start(self, server_ids: list[str], claim_id: str) -> CutoverStart:
-        """One StartCutover for the batch (again without the servers MGN names as refused)."""
+        """One StartCutover for the batch (again without the servers MGN names as refused).
+
+        The servers are read first: MGN starts a cutover from READY_FOR_TEST too, so one an operator
+        sent back to testing after its approval is refused here, as MGN would not refuse it."""
         result = CutoverStart()
         now = self._now()
         claimed = {
@@ -87,18 +92,25 @@ class CutoverLauncher:
             for sid in server_ids
             if self._queue.claim(self._due[sid], claim_id, now)
         }
+        if claimed:
+            try:
+                states = self._jobs().lifecycles(list(claimed))
+            except PipelineError as exc:
+                return self._failed(claimed, claim_id, "DescribeSourceServers", exc, result, now)
+            not_ready = {
+                sid: f"lifecycle is {states.get(sid) or 'unknown to MGN'}, not {READY_FOR_CUTOVER}"
+                for sid in claimed
+                if states.get(sid) != READY_FOR_CUTOVER
+            }
+            if not_ready:
+                self._refused(claimed, JobRequest(job_id=None, refused=not_ready), claim_id, result, now)
         for _ in range(_MAX_ROUNDS):
             if not claimed:
                 return result
             try:
                 answer = self._jobs().start_cutover(list(claimed), {CUTOVER_BATCH_TAG: claim_id})
             except PipelineError as exc:
-                for item in claimed.values():
-                    self._queue.release(
-                        item, claim_id, f"StartCutover failed: {exc}", now, now, refused=False
-                    )
-                    result.failures[item.server_id] = str(exc)
-                return result
+                return self._failed(claimed, claim_id, "StartCutover", exc, result, now)
             if answer.job_id:
                 result.job_id = answer.job_id
                 for item in claimed.values():
@@ -120,6 +132,21 @@ class CutoverLauncher:
             self._queue.release(
                 item, claim_id, "MGN kept refusing the batch; offered again", now, now, refused=False
             )
+        return result
+
+    def _failed(
+        self,
+        claimed: dict[str, QueuedCutover],
+        claim_id: str,
+        operation: str,
+        exc: PipelineError,
+        result: CutoverStart,
+        now: datetime,
+    ) -> CutoverStart:
+        """A call failed: every claimed server goes back to the queue, offered again at once."""
+        for item in claimed.values():
+            self._queue.release(item, claim_id, f"{operation} failed: {exc}", now, now, refused=False)
+            result.failures[item.server_id] = str(exc)
         return result
 
     def _refused(

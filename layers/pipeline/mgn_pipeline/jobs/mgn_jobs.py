@@ -17,6 +17,9 @@ from botocore.exceptions import ClientError
 from mgn_pipeline.shared.aws.mgn import translate_errors
 from mgn_pipeline.shared.server import SourceServer
 
+# DescribeSourceServers takes at most 200 ids in its sourceServerIDs filter.
+_IDS_PER_DESCRIBE = 200
+
 
 @dataclass(frozen=True, slots=True)
 class JobRequest:
@@ -70,6 +73,19 @@ class MgnJobs:
                 items = self._client.describe_jobs(filters={"jobIDs": [job_id]}).get("items", [])
             self._read[job_id] = dict(items[0]) if items else None
         return self._read[job_id]
+
+    def lifecycles(self, server_ids: list[str]) -> dict[str, str]:
+        """Each server's lifecycle state now (a DescribeSourceServers per 200 ids); an id MGN does
+        not know is left out."""
+        states: dict[str, str] = {}
+        paginator = self._client.get_paginator("describe_source_servers")
+        with translate_errors("DescribeSourceServers"):
+            for start in range(0, len(server_ids), _IDS_PER_DESCRIBE):
+                chunk = server_ids[start : start + _IDS_PER_DESCRIBE]
+                for page in paginator.paginate(filters={"sourceServerIDs": chunk}):
+                    for item in page.get("items", []):
+                        states[str(item["sourceServerID"])] = str((item.get("lifeCycle") or {}).get("state"))
+        return states
 
     def failure_reasons(self, job_id: str, server_id: str) -> list[str]:
         """What the job's log says went wrong for this server (LAUNCH_FAILED and the like)."""
