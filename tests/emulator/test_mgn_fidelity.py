@@ -219,6 +219,16 @@ def test_launch_result_is_sent_when_the_launch_completed(
     assert event["resources"] == [_describe(mgn, sid)["arn"]]
 
 
+def test_a_job_of_several_servers_sends_one_launch_result_per_server(emu: MgnEmulator, mgn: Any) -> None:
+    # EVENTS: the launch result names one source server in resources and the job in detail.job-id.
+    first, second = _ready(emu, "web01"), _ready(emu, "web02")
+    job = mgn.start_test(sourceServerIDs=[first, second])["job"]["jobID"]
+    emu.clock.advance(JOB_DONE_AFTER + 1)
+    events = _mgn_events(emu, LAUNCH_RESULT)
+    assert sorted(e["resources"][0].rsplit("/", 1)[-1] for e in events) == sorted([first, second])
+    assert {e["detail"]["job-id"] for e in events} == {job}
+
+
 def test_lifecycle_change_is_sent_the_first_time_a_server_is_ready_for_test_only(
     emu: MgnEmulator, mgn: Any
 ) -> None:
@@ -478,6 +488,30 @@ def test_a_cutover_replaces_the_test_instance_and_replication_goes_on(
     assert server["dataReplicationInfo"]["lagDuration"]
     reservations = network.ec2.describe_instances(InstanceIds=[test_instance])["Reservations"]
     assert reservations[0]["Instances"][0]["State"]["Name"] == "terminated"
+
+
+def test_last_test_and_last_cutover_record_what_was_done_and_when(emu: MgnEmulator, mgn: Any) -> None:
+    # MODEL LifeCycleLastTest / LifeCycleLastCutover: initiated (apiCallDateTime, jobID), reverted and
+    # finalized (apiCallDateTime). UG finalizing-test: "Mark as ready for cutover" finalizes the test;
+    # UG revert-finalize-cutover: a cutover can be reverted; UG finalizing-cutover-2: and finalized.
+    sid = _tested(emu, mgn)
+    mgn.change_server_life_cycle_state(sourceServerID=sid, lifeCycle={"state": "READY_FOR_CUTOVER"})
+    last_test = _describe(mgn, sid)["lifeCycle"]["lastTest"]
+    assert set(last_test) == {"initiated", "finalized"} and set(last_test["initiated"]) == {
+        "apiCallDateTime",
+        "jobID",
+    }
+    first = mgn.start_cutover(sourceServerIDs=[sid])["job"]["jobID"]
+    emu.clock.advance(JOB_DONE_AFTER + 1)
+    mgn.change_server_life_cycle_state(sourceServerID=sid, lifeCycle={"state": "READY_FOR_CUTOVER"})
+    last_cutover = _describe(mgn, sid)["lifeCycle"]["lastCutover"]
+    assert set(last_cutover) == {"initiated", "reverted"} and last_cutover["initiated"]["jobID"] == first
+    second = mgn.start_cutover(sourceServerIDs=[sid])["job"]["jobID"]
+    emu.clock.advance(JOB_DONE_AFTER + 1)
+    last_cutover = mgn.finalize_cutover(sourceServerID=sid)["lifeCycle"]["lastCutover"]
+    assert set(last_cutover) == {"initiated", "finalized"} and last_cutover["initiated"]["jobID"] == second
+    for part in ("initiated", "finalized"):
+        assert set(last_cutover[part]) <= _members(f"LifeCycleLastCutover{part.capitalize()}")
 
 
 # ---- data replication states and when each appears ------------------------------------------------------
