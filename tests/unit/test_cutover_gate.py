@@ -562,3 +562,17 @@ def test_readiness_no_worse_than_approved_is_kept_with_the_queued_cutover(world:
         5.0,
         200.0,
     )
+
+
+def test_a_cutover_whose_ssm_agent_never_registers_fails_after_the_grace_with_the_fixes(world: Gate) -> None:
+    world.gate.completion._launch_configurations = FakeLaunchConfigurations(  # type: ignore[assignment]
+        actions={"deployment": "TEST_AND_CUTOVER", "ssmDocuments": [{"actionName": "smoke"}]}
+    )
+    _launching(world, "LAUNCHED")
+    world.gate.follow(world.gateway.servers[SID], RECONCILER)  # LAUNCHED: the launch is seen now
+    world.clock.advance(10 * 60)
+    with pytest.raises(CutoverVerificationPending, match="not registered with Systems Manager yet"):
+        world.gate.completion.verify(SID, 1)
+    world.clock.advance(6 * 60)  # past the 15-minute grace, counted from the launch, not the first verify
+    with pytest.raises(CutoverVerificationFailed, match=r"AmazonSSMManagedInstanceCore.*ssmmessages"):
+        world.gate.completion.verify(SID, 1)

@@ -8,6 +8,7 @@ READY_FOR_CUTOVER: the source keeps running and replicating.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from mgn_pipeline.cutover.config import GATE_TAG, CutoverConfig
@@ -75,6 +76,7 @@ class GateCompletion:
             post_launch_actions=actions,
             participant=self._participant(record, actions),
             prober=self._prober,
+            since_launch=self._since_launch(record),
         )
         details = {"attempt": attempt, "instanceId": record.instance_id, "verdict": result.as_dict()}
         if result.state is VerdictState.PENDING:
@@ -87,6 +89,15 @@ class GateCompletion:
         self._steps.move(record, GateStatus.VERIFIED)
         self._notices.record(server_id, "cutover-verification-passed", "every check passed", details)
         return {"verified": True, "instanceId": record.instance_id}
+
+    def _since_launch(self, record: GateRecord) -> timedelta | None:
+        """How long ago the cutover launch was seen (None: a gate launched before this was recorded)."""
+        try:
+            return (
+                self._steps.now() - datetime.fromisoformat(record.launched_at) if record.launched_at else None
+            )
+        except ValueError:
+            return None
 
     def _participant(self, record: GateRecord, post_launch_actions: Mapping[str, Any]) -> dict[str, Any]:
         """The server's entry in its cutover job: as the launch left it when no post-launch action

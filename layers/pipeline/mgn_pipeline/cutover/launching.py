@@ -90,7 +90,13 @@ class GateLaunch:
                     record.task_token or "", output={"jobId": record.cutover_job_id, "instanceId": instance}
                 ),
                 "cutover launched",
-                {"instanceId": instance, "launchParticipant": entry, "tagsAtLaunch": dict(server.tags)},
+                {
+                    "instanceId": instance,
+                    "launchParticipant": entry,
+                    "tagsAtLaunch": dict(server.tags),
+                    # When the launch was seen: how long the instance's SSM agent has had to register.
+                    "launchedAt": self._steps.now().isoformat(),
+                },
             )
         if status == "FAILED" or job is None or job.get("status") == "COMPLETED":
             reasons = self._jobs.failure_reasons(record.cutover_job_id or "", record.server_id) if job else []

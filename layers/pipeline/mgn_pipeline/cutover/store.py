@@ -94,6 +94,8 @@ class GateRecord:
     cutover_readiness: Mapping[str, Any] | None = None
     # The passed test verification that opened the gate (cutover.evidence.verified_test_of).
     verified_test: Mapping[str, Any] | None = None
+    # When the cutover launch was seen (LAUNCHED): the verification's grace for the SSM agent counts from it.
+    launched_at: str | None = None
 
     @property
     def execution_name(self) -> str:
@@ -145,6 +147,7 @@ def record_from_item(item: Mapping[str, Any]) -> GateRecord:
         approval_readiness=approval_readiness,
         cutover_readiness=cutover_readiness,
         verified_test=verified_test,
+        launched_at=string_attribute(item, "launchedAt"),
     )
 
 
