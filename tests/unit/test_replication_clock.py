@@ -247,7 +247,11 @@ class FailingNotifier(FakeNotifier):
 
 
 def keeper(
-    dynamodb: Any, notifier: FakeNotifier, audit: FakeAudit, registry: ServerRegistry | None = None
+    dynamodb: Any,
+    notifier: FakeNotifier,
+    audit: FakeAudit,
+    registry: ServerRegistry | None = None,
+    now: datetime = NOW,
 ) -> ReplicationClockKeeper:
     """A keeper as one reconcile builds it: its own registry (a new invocation) unless given one."""
     return ReplicationClockKeeper(
@@ -256,7 +260,7 @@ def keeper(
         scope=Scope(),
         audit=audit,  # type: ignore[arg-type]
         notifier=lambda: notifier,  # type: ignore[arg-type,return-value]
-        now=lambda: NOW,
+        now=lambda: now,
     )
 
 
@@ -283,12 +287,35 @@ def test_the_keeper_tells_each_threshold_once_across_runs_and_a_racing_twin(serv
     moved = replicating(62, lifecycle="TESTING")
     recorded(dynamodb, moved)
     assert keeper(dynamodb, notifier, audit).keep(RECONCILER, [moved]) == []
-    # At 80 days, once more; then never again.
-    later = replicating(81, lifecycle="TESTING")
-    assert len(keeper(dynamodb, notifier, audit).keep(RECONCILER, [later])) == 1
-    assert keeper(dynamodb, notifier, audit).keep(RECONCILER, [later]) == []
+    # Twenty days on, at 81 days: once more; then never again.
+    later = NOW + 20 * DAY
+    assert len(keeper(dynamodb, notifier, audit, now=later).keep(RECONCILER, [moved])) == 1
+    assert keeper(dynamodb, notifier, audit, now=later).keep(RECONCILER, [moved]) == []
     assert len(notifier.told) == 2
     assert audit.actions(server.server_id) == ["replication-clock-told"] * 2
+
+
+def test_a_server_replicating_again_from_the_start_is_told_again_of_its_new_period(
+    servers_table: Any,
+) -> None:
+    dynamodb = servers_table
+    notifier, audit = FakeNotifier(), FakeAudit()
+    first = replicating(81)
+    recorded(dynamodb, first)
+    assert len(keeper(dynamodb, notifier, audit).keep(RECONCILER, [first])) == 1  # of 80 days
+    # Disconnected, the agent installed again months later: replication starts over (first byte
+    # 59 days after NOW). Its new free period passes 60 days at NOW + 120 days, and that is told, once.
+    season = NOW + 120 * DAY
+    restarted = replicating(-59)
+    recorded(dynamodb, restarted)
+    twin = ServerRegistry(dynamodb, "servers")
+    twin.read_many([restarted.server_id])  # a second run that read the record before the claim
+    assert keeper(dynamodb, notifier, audit, now=season).keep(RECONCILER, [restarted]) == [
+        f"{restarted.server_id}: told of 60 days replicating"
+    ]
+    assert keeper(dynamodb, notifier, audit, twin, now=season).keep(RECONCILER, [restarted]) == []
+    assert keeper(dynamodb, notifier, audit, now=season).keep(RECONCILER, [restarted]) == []
+    assert [kind for kind, _ in notifier.told] == ["replication-clock", "replication-clock"]
 
 
 def test_a_message_that_could_not_be_sent_is_tried_again(servers_table: Any) -> None:

@@ -3,8 +3,9 @@ its pass over every server.
 
 From what the pass read (``lifeCycle.elapsedReplicationDuration`` in DescribeSourceServers: no
 MGN call of its own), ``shared.replication_clock`` says which servers passed the warning (60
-days) or the urgent threshold (80). Each threshold is told once per server: the servers table's
-record keeps the highest one told, claimed with a conditional write before the message goes out,
+days) or the urgent threshold (80). Each threshold is told once per server and free period: the
+servers table's record keeps the highest one told and the period's end (a server replicating again
+from the start has a new period), claimed with a conditional write before the message goes out,
 so reconciles, restarts and a second run at the same time tell nobody twice. A message that could
 not be sent gives its claim back, and the next reconcile tries again. Nothing is done to the
 server: cutting over, or stopping replication and archiving, is a person's decision.
@@ -13,7 +14,7 @@ server: cutting over, or stopping replication and archiving, is a person's decis
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -31,6 +32,20 @@ from mgn_pipeline.shared.replication_clock import (
 from mgn_pipeline.shared.scope import Scope
 from mgn_pipeline.shared.server import SourceServer
 from mgn_pipeline.shared.trigger import Trigger
+
+# MGN's elapsed replication moves with the clock it is read on: periods this close are one period.
+_SAME_PERIOD = timedelta(days=1)
+
+
+def _another_period(told_of: str | None, ends: datetime) -> bool:
+    """Whether the period the record's thresholds were told of is not the one ending ``ends``
+    (a record from before periods were kept counts as the same)."""
+    if not told_of:
+        return False
+    try:
+        return abs(datetime.fromisoformat(told_of) - ends) > _SAME_PERIOD
+    except ValueError:
+        return False
 
 
 class ReplicationClockKeeper:
@@ -63,15 +78,27 @@ class ReplicationClockKeeper:
             record = self._registry.get(server.server_id)
             if record is None:  # not recorded by this pass (its write failed): the next pass tells
                 continue
-            threshold = threshold_to_tell(reading, record.clock_told_days)
-            if threshold is None or reading is None:
+            if reading is None:
                 continue
-            if not self._registry.claim_clock_notice(server.server_id, threshold):
+            period = reading.free_period_ends.isoformat()
+            # Replicating again from the start (agent reinstalled, replication restarted): a new
+            # free period, whose thresholds nobody was told of.
+            restarted = _another_period(record.clock_period_ends, reading.free_period_ends)
+            told = 0 if restarted else record.clock_told_days
+            threshold = threshold_to_tell(reading, told)
+            if threshold is None:
+                continue
+            replacing = record.clock_period_ends if restarted else None
+            if not self._registry.claim_clock_notice(
+                server.server_id, threshold, period, replacing=replacing
+            ):
                 continue  # told by another run
             try:
                 self._tell(server, reading)
             except (ClientError, BotoCoreError) as exc:
-                self._registry.release_clock_notice(server.server_id, threshold, record.clock_told_days)
+                self._registry.release_clock_notice(
+                    server.server_id, threshold, record.clock_told_days, record.clock_period_ends
+                )
                 logger.error(
                     "replication clock message not sent; the next reconcile tries again",
                     extra={"server_id": server.server_id, "threshold_days": threshold, "error": str(exc)},

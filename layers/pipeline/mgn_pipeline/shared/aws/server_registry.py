@@ -42,6 +42,9 @@ class ServerRecord:
     # The highest replication-clock threshold (days) a person was told of (0: none), so each is
     # told once (``claim_clock_notice``).
     clock_told_days: int = 0
+    # When the free period those thresholds belong to ends (ISO 8601): a server replicating again
+    # from the start has a new period, and its thresholds are told again.
+    clock_period_ends: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,7 @@ def _record_from_item(item: dict[str, Any]) -> ServerRecord:
         if "postLaunchActions" in item
         else None,
         clock_told_days=int(item.get("clockToldDays", {}).get("N", "0")),
+        clock_period_ends=item.get("clockPeriodEnds", {}).get("S"),
     )
 
 
@@ -208,6 +212,8 @@ class ServerRegistry:
         item.update(_launch_configuration_attributes(known))
         if current is not None and current.clock_told_days:
             item["clockToldDays"] = {"N": str(current.clock_told_days)}  # told stays told
+        if current is not None and current.clock_period_ends:
+            item["clockPeriodEnds"] = {"S": current.clock_period_ends}
         condition: dict[str, Any]
         if current is None:
             condition = {"ConditionExpression": "attribute_not_exists(serverId)"}
@@ -254,20 +260,29 @@ class ServerRegistry:
             post_launch_actions=_known_actions(learned, current),
         )
 
-    def claim_clock_notice(self, server_id: str, threshold_days: int) -> bool:
-        """Claim the telling of the replication-clock threshold ``threshold_days`` for a server:
-        True for the one caller that moves its record past every threshold told before, False when
-        another run (or an earlier one) claimed it. The version moves too, so a concurrent
-        ``record`` that read the item before this claim fails its condition instead of writing the
-        item back without it."""
+    def claim_clock_notice(
+        self, server_id: str, threshold_days: int, period_ends: str, *, replacing: str | None = None
+    ) -> bool:
+        """Claim the telling of the replication-clock threshold ``threshold_days`` of the free period
+        ending ``period_ends`` for a server: True for the one caller that moves its record past every
+        threshold told before, False when another run (or an earlier one) claimed it. ``replacing``:
+        the earlier period the record holds, when the server replicates again from the start (what
+        was told of it no longer counts). The version moves too, so a concurrent ``record`` that
+        read the item before this claim fails its condition instead of writing the item back
+        without it."""
+        values = {":told": {"N": str(threshold_days)}, ":ends": {"S": period_ends}, ":one": {"N": "1"}}
+        if replacing is None:
+            condition = "attribute_not_exists(clockToldDays) OR clockToldDays < :told"
+        else:
+            condition = "clockPeriodEnds = :replacing"
+            values[":replacing"] = {"S": replacing}
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key={"serverId": {"S": server_id}},
-                UpdateExpression="SET clockToldDays = :told, version = version + :one",
-                ConditionExpression="attribute_exists(serverId)"
-                " AND (attribute_not_exists(clockToldDays) OR clockToldDays < :told)",
-                ExpressionAttributeValues={":told": {"N": str(threshold_days)}, ":one": {"N": "1"}},
+                UpdateExpression="SET clockToldDays = :told, clockPeriodEnds = :ends, version = version + :one",
+                ConditionExpression=f"attribute_exists(serverId) AND ({condition})",
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
@@ -278,20 +293,29 @@ class ServerRegistry:
         self._read[server_id] = _record_from_item(response["Attributes"])
         return True
 
-    def release_clock_notice(self, server_id: str, threshold_days: int, told_before: int) -> None:
+    def release_clock_notice(
+        self, server_id: str, threshold_days: int, told_before: int, period_before: str | None
+    ) -> None:
         """Undo a claim whose message could not be sent, so the next reconcile tells it again
-        (only if the record still holds this claim)."""
+        (only if the record still holds this claim): what was told, and of which period, as before."""
+        values = {
+            ":before": {"N": str(told_before)},
+            ":told": {"N": str(threshold_days)},
+            ":one": {"N": "1"},
+        }
+        expression = "SET clockToldDays = :before, version = version + :one"
+        if period_before is None:
+            expression += " REMOVE clockPeriodEnds"
+        else:
+            expression = "SET clockToldDays = :before, clockPeriodEnds = :period, version = version + :one"
+            values[":period"] = {"S": period_before}
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"serverId": {"S": server_id}},
-                UpdateExpression="SET clockToldDays = :before, version = version + :one",
+                UpdateExpression=expression,
                 ConditionExpression="clockToldDays = :told",
-                ExpressionAttributeValues={
-                    ":before": {"N": str(told_before)},
-                    ":told": {"N": str(threshold_days)},
-                    ":one": {"N": "1"},
-                },
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
