@@ -58,6 +58,9 @@ def test_one_decision_cuts_over_the_whole_wave_once(env: CutoverCloud) -> None:
     notices = [n for n in env.cloud.read_notices() if "wave w1" in str(n["subject"])]
     assert [n["subject"] for n in notices] == ["Approval needed: cutover of wave w1 (3 servers)"]
     assert all(sid in notices[0]["body"] for sid in ids)
+    # The pipeline's message carries the same readiness: the wave's line, and each server's.
+    assert f"Readiness when asked: {readiness}." in notices[0]["body"]
+    assert notices[0]["body"].count("  lag 2 s, test ") == 3
 
     env.reconcile()  # asking again changes nothing
     assert {g["automationExecutionId"] for g in _gates(env, ids)} == {automation}

@@ -24,7 +24,7 @@ from typing import Any
 
 from mgn_pipeline.cutover.config import CutoverConfig
 from mgn_pipeline.cutover.errors import GateStateError
-from mgn_pipeline.cutover.evidence import read_snapshot, runbook_text, wave_summary
+from mgn_pipeline.cutover.evidence import ReadinessSnapshot, read_snapshot, runbook_text, wave_summary
 from mgn_pipeline.cutover.model import Decision, GateStatus, Outcome
 from mgn_pipeline.cutover.store import (
     AWAITING_WAVE,
@@ -292,18 +292,31 @@ class WaveApprovals:
                 ),
                 self._now(),
             )
-            self._notify_request(wave, request, automation_id, hostnames)
+            self._notify_request(wave, request, automation_id, hostnames, snapshots, summary)
         return f"wave {wave}: approval asked for {len(claimed)} servers ({automation_id})"
 
     def _notify_request(
-        self, wave: str, request: WaveRequest, automation_id: str, hostnames: Mapping[str, str]
+        self,
+        wave: str,
+        request: WaveRequest,
+        automation_id: str,
+        hostnames: Mapping[str, str],
+        snapshots: Mapping[str, ReadinessSnapshot],
+        summary: str,
     ) -> None:
+        """The pipeline's own message for the wave's request: every server (the runbook shows the
+        first 50), each with the readiness it reached the gate with."""
         lines = [
             f"The cutover of wave {wave} ({len(request.members)} servers) waits for approval.",
             f"Approve or deny it once in Systems Manager > Automation > {automation_id}"
             f" (or: mgn-migrate cutover approve --wave {wave}).",
+            f"Readiness when asked: {summary}.",
             f"The decision covers exactly these servers (list SHA-256 {request.digest}):",
-            *(f"  {hostnames.get(sid) or sid}  {sid}" for sid, _ in request.members),
+            *(
+                f"  {hostnames.get(sid) or sid}  {sid}"
+                + (f"  {snapshots[sid].brief()}" if sid in snapshots else "")
+                for sid, _ in request.members
+            ),
             "Servers of the wave that reach the gate later are asked for in a new request.",
         ]
         self._notifier().notify(
