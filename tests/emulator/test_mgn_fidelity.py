@@ -297,36 +297,37 @@ def test_the_undocumented_sample_is_really_undocumented() -> None:
 # ---- lifecycle states and the calls each allows ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("state", ["READY_FOR_TEST", "TESTING", "READY_FOR_CUTOVER"])
-def test_start_test_is_accepted_and_moves_the_server_to_testing(
-    emu: MgnEmulator, mgn: Any, state: str
-) -> None:
-    # MODEL StartTest: "starts a LAUNCH job whose initiatedBy property is StartTest and changes the
-    # SourceServer.lifeCycle.state property to TESTING". UG launching-test-servers / revert-finalize-test:
-    # a test can be launched again while testing or after it was marked ready for cutover.
-    sid = IN_STATE[state](emu, mgn)
-    response = mgn.start_test(sourceServerIDs=[sid])
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 202  # MODEL StartTest responseCode
-    job = response["job"]
-    assert (job["type"], job["initiatedBy"]) == ("LAUNCH", "START_TEST")
-    assert _describe(mgn, sid)["lifeCycle"]["state"] == "TESTING"
-    assert _describe(mgn, sid)["lifeCycle"]["lastTest"]["initiated"]["jobID"] == job["jobID"]
+# MODEL StartTest: "starts a LAUNCH job whose initiatedBy property is StartTest and changes the
+# SourceServer.lifeCycle.state property to TESTING". UG launching-test-servers / revert-finalize-test:
+# a test can be launched again while testing or after it was marked ready for cutover.
+# MODEL StartCutover: a LAUNCH job initiated by StartCutover, lifecycle CUTTING_OVER.
+# LIFECYCLE "Ready for testing": "Test or Cutover instances can now be launched for this server".
+# UG launch-cutover / revert-finalize-cutover: after the test, or again after a reverted cutover.
+# MODEL StartTest and StartCutover responseCode: 202.
+_LAUNCHES = {
+    "start_test": ("START_TEST", "TESTING", "lastTest"),
+    "start_cutover": ("START_CUTOVER", "CUTTING_OVER", "lastCutover"),
+}
 
 
-@pytest.mark.parametrize("state", ["READY_FOR_TEST", "READY_FOR_CUTOVER", "CUTTING_OVER"])
-def test_start_cutover_is_accepted_and_moves_the_server_to_cutting_over(
-    emu: MgnEmulator, mgn: Any, state: str
+@pytest.mark.parametrize(
+    ("operation", "state"),
+    [
+        *(("start_test", state) for state in ["READY_FOR_TEST", "TESTING", "READY_FOR_CUTOVER"]),
+        *(("start_cutover", state) for state in ["READY_FOR_TEST", "READY_FOR_CUTOVER", "CUTTING_OVER"]),
+    ],
+)
+def test_a_launch_is_accepted_and_moves_the_server_on(
+    emu: MgnEmulator, mgn: Any, operation: str, state: str
 ) -> None:
-    # MODEL StartCutover: a LAUNCH job initiated by StartCutover, lifecycle CUTTING_OVER.
-    # LIFECYCLE "Ready for testing": "Test or Cutover instances can now be launched for this server".
-    # UG launch-cutover / revert-finalize-cutover: after the test, or again after a reverted cutover.
+    initiated_by, moved_to, record = _LAUNCHES[operation]
     sid = IN_STATE[state](emu, mgn)
-    response = mgn.start_cutover(sourceServerIDs=[sid])
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 202  # MODEL StartCutover responseCode
+    response = getattr(mgn, operation)(sourceServerIDs=[sid])
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 202
     job = response["job"]
-    assert (job["type"], job["initiatedBy"]) == ("LAUNCH", "START_CUTOVER")
-    assert _describe(mgn, sid)["lifeCycle"]["state"] == "CUTTING_OVER"
-    assert _describe(mgn, sid)["lifeCycle"]["lastCutover"]["initiated"]["jobID"] == job["jobID"]
+    assert (job["type"], job["initiatedBy"]) == ("LAUNCH", initiated_by)
+    assert _describe(mgn, sid)["lifeCycle"]["state"] == moved_to
+    assert _describe(mgn, sid)["lifeCycle"][record]["initiated"]["jobID"] == job["jobID"]
 
 
 @pytest.mark.parametrize("state", ["NOT_READY", "CUTOVER", "DISCONNECTED"])

@@ -4,9 +4,7 @@ knows both."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from mgn_pipeline.cutover.evidence import VerifiedTest, evidence_from_verdict
+from mgn_pipeline.cutover.evidence import VerifiedTest, verified_test_of
 from mgn_pipeline.launches.model import LaunchStatus
 from mgn_pipeline.launches.queue import LaunchQueue
 
@@ -19,13 +17,8 @@ class LaunchQueueVerifiedTests:
 
     def passed_test(self, server_id: str, job_id: str | None) -> VerifiedTest | None:
         item = self._queue.get(server_id)
-        if item is None or item.status is not LaunchStatus.PASSED or not item.verdict:
+        if item is None or item.status is not LaunchStatus.PASSED:
             return None
         if job_id and item.job_id != job_id:
             return None  # the queue moved on to another test: this one's evidence is gone
-        when = item.verified_at or item.updated_at
-        try:
-            verified_at = datetime.fromisoformat(when) if when else None
-        except ValueError:
-            verified_at = None
-        return evidence_from_verdict(item.job_id or "", verified_at, item.verdict)
+        return verified_test_of(item.verification())

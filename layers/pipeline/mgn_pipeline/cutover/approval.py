@@ -38,7 +38,6 @@ from mgn_pipeline.shared.errors import PipelineError
 from mgn_pipeline.shared.observability import logger
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-_UNSAFE_TEXT = re.compile(r"[^A-Za-z0-9 .,:;()/%+_-]")
 # The job id pattern of the runbook; a server without a test job id gets the placeholder.
 _NO_TEST_JOB = "mgnjob-00000000000000000"
 # The servers of one wave request share an execution: read a pending one once per reconcile pass.
@@ -328,10 +327,10 @@ def _safe_name(text: str) -> str:
 
 
 def _safe_text(text: str) -> str:
-    return _UNSAFE_TEXT.sub(" ", text)[:200] or "verified"
+    return runbook_text(text, 200) or "verified"
 
 
 def _readiness_text(snapshot: Mapping[str, Any] | None) -> str:
     """The runbook's Readiness parameter: the snapshot in one plain line."""
     readable = read_snapshot(snapshot)
-    return "not measured" if readable is None else runbook_text(readable.summary())
+    return (runbook_text(readable.summary()) if readable else "") or "not measured"

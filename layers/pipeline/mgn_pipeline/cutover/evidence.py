@@ -265,13 +265,14 @@ def read_snapshot(stored: Mapping[str, Any] | None) -> ReadinessSnapshot | None:
         return None
 
 
-# What an Automation runbook's Readiness parameter accepts (its allowedPattern), and how long.
+# What the approval runbooks' text parameters accept (their allowedPattern), and the Readiness length.
 _NOT_IN_RUNBOOK = re.compile(r"[^A-Za-z0-9 .,:;()/%+_-]")
 RUNBOOK_TEXT_LIMIT = 500
 
 
-def runbook_text(line: str) -> str:
-    return _NOT_IN_RUNBOOK.sub(" ", line)[:RUNBOOK_TEXT_LIMIT] or "not measured"
+def runbook_text(line: str, limit: int = RUNBOOK_TEXT_LIMIT) -> str:
+    """``line`` in the plain characters the approval runbooks' text parameters allow, cut to ``limit``."""
+    return _NOT_IN_RUNBOOK.sub(" ", line)[:limit]
 
 
 def _time(value: Any) -> datetime | None:

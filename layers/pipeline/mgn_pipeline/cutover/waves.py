@@ -228,7 +228,7 @@ class WaveApprovals:
             "WaveId": [wave],
             "ServerCount": [str(len(request.members))],
             "Servers": shown,
-            "Readiness": [runbook_text(summary)],
+            "Readiness": [runbook_text(summary) or "not measured"],
             "ServerListSha256": [request.digest],
             "Approvers": list(self._config.approvers),
             "NotificationArn": [self._config.approval_topic_arn],

@@ -14,11 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mgn_pipeline.shared.aws.mgn import translate_errors
+from mgn_pipeline.shared.aws.mgn import MgnGateway, translate_errors
 from mgn_pipeline.shared.server import SourceServer
-
-# DescribeSourceServers takes at most 200 ids in its sourceServerIDs filter.
-_IDS_PER_DESCRIBE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +74,8 @@ class MgnJobs:
     def lifecycles(self, server_ids: list[str]) -> dict[str, str]:
         """Each server's lifecycle state now (a DescribeSourceServers per 200 ids); an id MGN does
         not know is left out."""
-        states: dict[str, str] = {}
-        paginator = self._client.get_paginator("describe_source_servers")
-        with translate_errors("DescribeSourceServers"):
-            for start in range(0, len(server_ids), _IDS_PER_DESCRIBE):
-                chunk = server_ids[start : start + _IDS_PER_DESCRIBE]
-                for page in paginator.paginate(filters={"sourceServerIDs": chunk}):
-                    for item in page.get("items", []):
-                        states[str(item["sourceServerID"])] = str((item.get("lifeCycle") or {}).get("state"))
-        return states
+        servers = MgnGateway(self._client).describe_many(server_ids)
+        return {sid: server.lifecycle.value for sid, server in servers.items()}
 
     def failure_reasons(self, job_id: str, server_id: str) -> list[str]:
         """What the job's log says went wrong for this server (LAUNCH_FAILED and the like)."""

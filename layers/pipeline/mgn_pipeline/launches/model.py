@@ -61,6 +61,16 @@ class QueueItem:
     verdict: Mapping[str, Any] | None = None
     verified_at: str | None = None
 
+    def verification(self) -> dict[str, Any] | None:
+        """The verification as the cutover gate takes it (``jobId``, ``verifiedAt``, ``verdict``)."""
+        if not self.verdict:
+            return None
+        return {
+            "jobId": self.job_id or "",
+            "verifiedAt": self.verified_at or self.updated_at,
+            "verdict": self.verdict,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Capacity:

@@ -287,14 +287,7 @@ class TestLaunches:
                 {"jobId": job_id, "cleanup": self._config.cleanup.value},
             )
         # Started after the lifecycle change: the gate reads READY_FOR_CUTOVER. Gates tolerate a repeat.
-        evidence = None
-        if item.verdict:
-            evidence = {
-                "jobId": job_id,
-                "verifiedAt": item.verified_at or item.updated_at,
-                "verdict": item.verdict,
-            }
-        self._gate.start(server.server_id, job_id, observed, evidence)
+        self._gate.start(server.server_id, job_id, observed, item.verification())
         return f"test passed (job {job_id}): ready for cutover, test instance {'terminate queued' if self._config.cleanup is CleanupMode.TERMINATE else 'kept'}"
 
     def _fail(

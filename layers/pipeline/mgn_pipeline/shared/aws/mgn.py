@@ -40,17 +40,23 @@ class MgnGateway:
     def read_ahead(self, server_ids: Iterable[str]) -> None:
         """Read many servers with as few DescribeSourceServers calls as MGN allows."""
         wanted = [sid for sid in dict.fromkeys(server_ids) if sid not in self._read_ahead]
+        found = self.describe_many(wanted)
+        for server_id in wanted:
+            self._read_ahead[server_id] = found.get(server_id)
+
+    def describe_many(self, server_ids: Iterable[str]) -> dict[str, SourceServer]:
+        """The servers MGN knows among ``server_ids``: one DescribeSourceServers per 200 ids."""
+        wanted = list(dict.fromkeys(server_ids))
         paginator = self._client.get_paginator("describe_source_servers")
+        found: dict[str, SourceServer] = {}
         for start in range(0, len(wanted), _IDS_PER_DESCRIBE):
             chunk = wanted[start : start + _IDS_PER_DESCRIBE]
-            found: dict[str, SourceServer] = {}
             with translate_errors("DescribeSourceServers"):
                 for page in paginator.paginate(filters={"sourceServerIDs": chunk}):
                     for item in page.get("items", []):
                         server = SourceServer.from_api(item)
                         found[server.server_id] = server
-            for server_id in chunk:
-                self._read_ahead[server_id] = found.get(server_id)
+        return found
 
     def active_server_pages(self, page_size: int = 200) -> Iterator[list[SourceServer]]:
         """Every non-archived source server, a page at a time (the API caps a page at 200)."""
